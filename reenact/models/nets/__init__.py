@@ -1,0 +1,1 @@
+"""Network definitions (torch ``nn.Module``) for the five reenactment models; see MODELS.md."""

@@ -1,0 +1,179 @@
+"""Building blocks shared by the GC-GAN, lmklabel and ExprGAN networks.
+
+Everything here is static-shape friendly and exports to ONNX opset 17: no data-dependent
+control flow, no scatter, no loops over landmarks.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "ch", "act", "conv", "tconv", "conv_block", "tconv_block", "fc_block", "LayerNorm2d", "Up2",
+    "GaussianHeatmap", "render_heatmaps", "planes", "init_normal_", "count_params", "count_flops",
+]
+
+
+def ch(n: int, width: float = 1.0, minimum: int = 8) -> int:
+    """Hidden width ``n`` scaled by ``width``, rounded, at least ``minimum``."""
+    return max(minimum, int(round(n * width)))
+
+
+def act(name: str | None, slope: float = 0.2) -> nn.Module:
+    """``"relu" | "lrelu" | "tanh" | "sigmoid" | None`` -> activation module (Identity for None)."""
+    if name is None:
+        return nn.Identity()
+    return {"relu": lambda: nn.ReLU(inplace=False), "lrelu": lambda: nn.LeakyReLU(slope),
+            "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}[name]()
+
+
+def _norm2d(name: str | None, c: int) -> nn.Module:
+    if name is None:
+        return nn.Identity()
+    return {"bn": lambda: nn.BatchNorm2d(c), "in": lambda: nn.InstanceNorm2d(c), "ln": lambda: LayerNorm2d(c)}[name]()
+
+
+def conv(cin: int, cout: int, k: int, s: int = 1, bias: bool = True, pad: str = "zeros",
+         padding: int | None = None) -> nn.Module:
+    """``Ck sS-cout``. ``pad="reflect"`` puts a ReflectionPad2d(k//2) in front ("ReflPad + C");
+    otherwise zero padding ``padding`` (default k//2, i.e. TF SAME size)."""
+    if pad == "reflect":
+        return nn.Sequential(nn.ReflectionPad2d(k // 2), nn.Conv2d(cin, cout, k, s, 0, bias=bias))
+    return nn.Conv2d(cin, cout, k, s, k // 2 if padding is None else padding, bias=bias)
+
+
+def tconv(cin: int, cout: int, k: int, s: int = 2, bias: bool = True) -> nn.ConvTranspose2d:
+    """``Tk sS-cout`` that multiplies the size by ``s`` exactly (MODELS.md 0.1 padding rule)."""
+    if k % 2 == 1:
+        return nn.ConvTranspose2d(cin, cout, k, s, padding=k // 2, output_padding=s - 1, bias=bias)
+    return nn.ConvTranspose2d(cin, cout, k, s, padding=(k - s) // 2, bias=bias)
+
+
+def conv_block(cin: int, cout: int, k: int, s: int = 1, norm: str | None = "bn", activation: str | None = "relu",
+               pad: str = "zeros", padding: int | None = None, bias: bool | None = None) -> nn.Sequential:
+    """conv -> norm -> act. Bias defaults to off when a norm follows (it would be cancelled)."""
+    bias = norm is None if bias is None else bias
+    return nn.Sequential(conv(cin, cout, k, s, bias, pad, padding), _norm2d(norm, cout), act(activation))
+
+
+def tconv_block(cin: int, cout: int, k: int, s: int = 2, norm: str | None = "bn",
+                activation: str | None = "relu", bias: bool | None = None) -> nn.Sequential:
+    """transposed conv (size x s) -> norm -> act."""
+    bias = norm is None if bias is None else bias
+    return nn.Sequential(tconv(cin, cout, k, s, bias), _norm2d(norm, cout), act(activation))
+
+
+def fc_block(fin: int, fout: int, norm: str | None = "bn", activation: str | None = "relu",
+             bias: bool | None = None) -> nn.Sequential:
+    """Linear -> BatchNorm1d (``norm="bn"``) -> act."""
+    bias = norm is None if bias is None else bias
+    layers: list[nn.Module] = [nn.Linear(fin, fout, bias=bias)]
+    if norm == "bn":
+        layers.append(nn.BatchNorm1d(fout))
+    elif norm is not None:
+        raise ValueError(f"unsupported 1d norm {norm!r}")
+    layers.append(act(activation))
+    return nn.Sequential(*layers)
+
+
+class LayerNorm2d(nn.Module):
+    """Layer norm over (C,H,W) of each sample, with a per-channel affine (like TF's ``layer_norm``
+    on NHWC, whose gamma/beta live on the last axis). x: BxCxHxW -> BxCxHxW."""
+
+    def __init__(self, c: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(c))
+        self.bias = nn.Parameter(torch.zeros(c))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mu = x.mean(dim=(1, 2, 3), keepdim=True)
+        var = (x - mu).pow(2).mean(dim=(1, 2, 3), keepdim=True)
+        x = (x - mu) * torch.rsqrt(var + self.eps)
+        return x * self.weight[None, :, None, None] + self.bias[None, :, None, None]
+
+
+class Up2(nn.Module):
+    """Nearest-neighbour upsample x2 (``↑2``)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(x, scale_factor=2.0, mode="nearest")
+
+
+def render_heatmaps(lmk: torch.Tensor, size: int, sigma: float = 2.0) -> torch.Tensor:
+    """One Gaussian per landmark. lmk: BxNx2 (x, y) in pixels, pixel centres at integers 0..size-1.
+    Returns BxNxSxS with H = exp(-((u-x)^2 + (v-y)^2) / (2 sigma^2)): peak 1 on the landmark pixel.
+    Uses only Sub/Mul/Add/Exp (plus Slice/Unsqueeze); no scatter, no loop over landmarks."""
+    grid = torch.arange(size, dtype=lmk.dtype, device=lmk.device)
+    return _gauss(lmk, grid.view(1, 1, 1, size), grid.view(1, 1, size, 1), -0.5 / (sigma * sigma))
+
+
+def _gauss(lmk: torch.Tensor, gx: torch.Tensor, gy: torch.Tensor, k: float) -> torch.Tensor:
+    dx = gx - lmk[:, :, 0:1].unsqueeze(-1)   # BxNx1x1 -> BxNx1xS
+    dy = gy - lmk[:, :, 1:2].unsqueeze(-1)   # BxNxSx1
+    return torch.exp((dx * dx) * k + (dy * dy) * k)  # BxNxSxS
+
+
+class GaussianHeatmap(nn.Module):
+    """Module form of :func:`render_heatmaps` with the pixel grid as (non-persistent) buffers.
+    lmk: BxNx2 pixels -> BxNxSxS in [0,1]."""
+
+    def __init__(self, size: int, sigma: float = 2.0):
+        super().__init__()
+        self.size, self.sigma = size, float(sigma)
+        grid = torch.arange(size, dtype=torch.float32)
+        self.register_buffer("gx", grid.view(1, 1, 1, size), persistent=False)
+        self.register_buffer("gy", grid.view(1, 1, size, 1), persistent=False)
+
+    def forward(self, lmk: torch.Tensor) -> torch.Tensor:
+        return _gauss(lmk, self.gx, self.gy, -0.5 / (self.sigma * self.sigma))
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}, sigma={self.sigma}"
+
+
+def planes(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Broadcast a vector to constant planes. v: BxK, like: Bx?xHxW -> BxKxHxW."""
+    return v[:, :, None, None].expand(-1, -1, like.shape[2], like.shape[3])
+
+
+def init_normal_(module: nn.Module, std: float = 0.02) -> nn.Module:
+    """pix2pix-style init: conv/linear weights ~ N(0, std), biases 0; norm weights ~ N(1, std), biases 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, LayerNorm2d)) and getattr(m, "weight", None) is not None:
+            nn.init.normal_(m.weight, 1.0, std)
+            nn.init.zeros_(m.bias)
+    return module
+
+
+def count_params(module: nn.Module | Iterable[nn.Module], trainable_only: bool = True) -> int:
+    """Number of (trainable) parameters; shared parameters are counted once. Works on ``meta``."""
+    mods = [module] if isinstance(module, nn.Module) else list(module)
+    seen: dict[int, int] = {}
+    for m in mods:
+        for p in m.parameters():
+            if p.requires_grad or not trainable_only:
+                seen[id(p)] = p.numel()
+    return sum(seen.values())
+
+
+_FLOP_OPS = ("mm", "addmm", "bmm", "baddbmm", "convolution", "_convolution", "conv2d", "conv_transpose2d")
+
+
+def count_flops(module: nn.Module, *inputs: torch.Tensor) -> int:
+    """FLOPs = 2 x multiply-accumulates of conv / linear layers (MODELS.md 0.1) for one forward.
+    Norms, activations, resampling and biases are not counted. Works with ``meta`` tensors,
+    so full-size models can be counted without allocating them."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        module(*inputs)
+    counts = fc.get_flop_counts().get("Global", {})
+    return int(sum(v for op, v in counts.items() if str(op).split(".")[1] in _FLOP_OPS))
