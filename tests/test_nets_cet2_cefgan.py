@@ -6,6 +6,8 @@ Width-1.0 figures are computed on the ``meta`` device (no memory, no compute).
 """
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -244,7 +246,9 @@ def _onnx_parity(module: torch.nn.Module, inputs: dict, path) -> float:
     with torch.no_grad():
         ref = module(*args).numpy()
     assert got.shape == ref.shape
-    return float(abs(got - ref).max())
+    err = float(abs(got - ref).max())
+    print(f"onnx {path.name}: max|d| = {err:.2e}")
+    return err
 
 
 def test_onnx_cet2(cet2_nets, tmp_path):
@@ -260,7 +264,28 @@ def test_onnx_cet2(cet2_nets, tmp_path):
     assert err < 1e-4
 
 
-def test_onnx_cefgan(cascade, tmp_path):
+def test_onnx_cefgan_fast_mode(cascade, tmp_path):
+    fast = cefgan.CascadeEFGAN(width=W, n_stages=1).eval()
+    fast.init_from_single(cascade.stages[0])
     inputs = {"img_src": _img(), "au_src": torch.rand(1, 17), "au_tgt": torch.rand(1, 17)}
-    err = _onnx_parity(cefgan.CEFGANDrive(cascade), inputs, tmp_path / "drive.onnx")
+    err = _onnx_parity(cefgan.CEFGANDrive(fast), inputs, tmp_path / "drive1.onnx")
     assert err < 1e-4
+
+
+def test_onnx_cefgan(cascade, tmp_path):
+    """3-stage engine. A randomly initialised IN network is chaotic: each stage
+    amplifies input perturbations ~5-30x, so over 3 stages PyTorch's own fp32
+    result is ~1e-4 away from the float64 one (measured 0.5-1.3e-4 over seeds),
+    and ORT lands as close to the float64 result as PyTorch does. The gate is
+    therefore the fp32 floor measured here (plus 1e-4), and MODELS.md 7's
+    1e-3. Single-stage parity is checked at 1e-4 above."""
+    drive = cefgan.CEFGANDrive(cascade)
+    inputs = {"img_src": _img(), "au_src": torch.rand(1, 17), "au_tgt": torch.rand(1, 17)}
+    err = _onnx_parity(drive, inputs, tmp_path / "drive.onnx")
+    with torch.no_grad():
+        ref32 = drive(*inputs.values())
+        drive64 = cefgan.CEFGANDrive(copy.deepcopy(cascade).double())
+        ref64 = drive64(*(v.double() for v in inputs.values()))
+    floor = float((ref32.double() - ref64).abs().max())
+    assert err < 1e-3
+    assert err <= 1e-4 + 2 * floor, (err, floor)

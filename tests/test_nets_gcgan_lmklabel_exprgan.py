@@ -75,6 +75,11 @@ def test_heatmap_peak_and_sigma():
     # module form equals the function
     hm = GaussianHeatmap(128, 2.0)
     assert torch.allclose(hm(lmk), h)
+    # same convention as the data-side renderer in reenact.geometry
+    from reenact.geometry.heatmaps import gaussian_heatmaps_torch
+
+    pts = _lmk68(3, 2)
+    torch.testing.assert_close(render_heatmaps(pts, 128, 2.0), gaussian_heatmaps_torch(pts, 128, 2.0), atol=1e-6, rtol=0)
 
 
 def test_count_flops_is_2macs_of_conv_and_linear():
@@ -213,28 +218,45 @@ def test_exprgan_split_equals_full():
 
 # ----------------------------------------------------------------------------- condition matters
 
-def test_condition_changes_output():
-    # At default init (BN eval = identity) the condition path is attenuated, so the check is "clearly
-    # above float32 round-off" (outputs are ~1e-2, round-off ~1e-9), not a perceptual change.
-    eps = 1e-6
-    torch.manual_seed(0)
+def _calibrate_bn(model: nn.Module, *inputs: torch.Tensor) -> nn.Module:
+    """BN running stats := statistics of one random batch (no optimisation step), then eval mode."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None
     with torch.no_grad():
-        g = A.GCGANGenerator(W).eval()
+        model.train()(*inputs)
+    return model.eval()
+
+
+def test_condition_changes_output():
+    # With freshly initialised BN (running mean 0, var 1) eval-mode BN is the identity and the
+    # N(0, 0.02) init of lmklabel shrinks the heatmap signal by ~1e-2 per conv: at that state the
+    # landmarks move the output by only ~1e-9 (the label by ~4e-3). So the GC-GAN and lmklabel
+    # generators first get BN statistics from one random batch (still untrained weights), as any
+    # trained model has; ExprGAN's generator has no BN.
+    torch.manual_seed(0)
+    big = 1e-2
+    with torch.no_grad():
+        g = _calibrate_bn(A.GCGANGenerator(W), _img(64, 5, 4), torch.rand(4, 136) * 2 - 1)
         img = _img(64)
         a, b = g(img, torch.rand(1, 136) * 2 - 1), g(img, torch.rand(1, 136) * 2 - 1)
-        assert (a - b).abs().max() > eps
+        assert (a - b).abs().max() > big
 
-        g = B.LmkLabelGenerator(W, n_blocks=2).eval()
+        g = B.LmkLabelGenerator(W, n_blocks=2)
+        base0 = g.eval()(_img(128), _lmk68(0), _lmk68(1), _label(0))
+        assert (base0 - g(_img(128), _lmk68(0), _lmk68(1), _label(5))).abs().max() > 1e-4  # label, pure init
+        _calibrate_bn(g, _img(128, 5, 4), _lmk68(5, 4), _lmk68(6, 4), torch.stack([_label(i)[0] for i in range(4)]))
         img, ls = _img(128), _lmk68(0)
         base = g(img, ls, _lmk68(1), _label(0))
-        assert (base - g(img, ls, _lmk68(2), _label(0))).abs().max() > eps  # landmarks
-        assert (base - g(img, ls, _lmk68(1), _label(5))).abs().max() > eps  # label
+        assert (base - g(img, ls, _lmk68(2), _label(0))).abs().max() > big  # landmarks
+        assert (base - g(img, ls, _lmk68(1), _label(5))).abs().max() > big  # label
 
         g = X.ExprGANGenerator(W).eval()
         img, z = _img(128), torch.full((1, 5), 0.7)
         a, b = g(img, X.f_ctrl(_onehot(0), z)), g(img, X.f_ctrl(_onehot(4), z))
         c = g(img, X.f_ctrl(_onehot(0), z * 0.2))
-        assert (a - b).abs().max() > eps and (a - c).abs().max() > eps
+        assert (a - b).abs().max() > big and (a - c).abs().max() > big
 
 
 # ----------------------------------------------------------------------------- width 1.0 cost vs MODELS.md 6
@@ -280,14 +302,15 @@ def test_gflops_width1():
         gb = B.LmkLabelGenerator().eval()
         fb = count_flops(B.LmkLabelDrive(gb), *_zeros(B.LmkLabelDrive.input_shapes()))
         fb_stem = count_flops(gb.img_stem, torch.zeros(1, 3, 128, 128))
-        fb_blocks = count_flops(gb.blocks[1], torch.zeros(1, 256, 32, 32), torch.zeros(1, 512, 32, 32))
+        fp, fs1, fs = torch.zeros(1, 256, 32, 32), torch.zeros(1, 256, 32, 32), torch.zeros(1, 512, 32, 32)
+        fb_blocks = count_flops(gb.blocks[0], fp, fs1) + 8 * count_flops(gb.blocks[1], fp, fs)
         gx = X.ExprGANGenerator().eval()
         fx = count_flops(X.ExprGANDecode(gx), torch.zeros(1, 50), torch.zeros(1, 30))
         fx_enc = count_flops(X.ExprGANTargetEncoder(gx), torch.zeros(1, 3, 128, 128))
         fq = count_flops(X.ExprGANQ(X.ExprGANDiscriminator().eval()), torch.zeros(1, 3, 128, 128), torch.zeros(1, 6))
     assert _close(fa / G, 0.51) and _close(fa_enc / G, 0.25)
     assert _close(fb / G, 91.9) and _close(fb_stem / G, 1.5)
-    assert _close(8 * fb_blocks / G, 82 - 82 / 9 * 1 + 0.2, 0.1)  # 2.9: the blocks take ~82 GFLOPs
+    assert _close(fb_blocks / G, 82)  # 2.9: the 9 migration blocks take 82 GFLOPs
     assert _close(fx / G, 3.9) and _close(fx_enc / G, 1.7) and _close(fq / G, 0.14)
 
 
@@ -305,7 +328,7 @@ def _onnx_roundtrip(module: nn.Module, inputs: list[torch.Tensor], names, out_na
     model = onnx.load(str(path))
     onnx.checker.check_model(model)
     ops = {n.op_type for n in model.graph.node}
-    assert not ops & {"ScatterND", "ScatterElements", "Loop", "If"}, ops
+    assert not ops & {"ScatterND", "ScatterElements", "Loop", "If", "Pow"}, ops
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert [i.name for i in sess.get_inputs()] == list(names)
     got = sess.run(None, {n: x.numpy() for n, x in zip(names, inputs)})[0]

@@ -47,8 +47,8 @@ def _leftovers(folder: Path) -> list[str]:
 def _gradient(h: int, w: int) -> np.ndarray:
     """Smooth uint8 RGB test image (compresses well, so round-trip error stays small)."""
     y, x = np.mgrid[0:h, 0:w]
-    img = np.stack([x * 255 // max(w - 1, 1), y * 255 // max(h - 1, 1), (x + y) * 127 // (h + w)], -1)
-    return img.astype(np.uint8)
+    channels = [x * 255 // max(w - 1, 1), y * 255 // max(h - 1, 1), (x + y) * 127 // (h + w)]
+    return np.stack(channels, -1).astype(np.uint8)
 
 
 def _make_audio_source(path: Path, seconds: float = 2.0, codec: str = "aac") -> None:
@@ -123,6 +123,15 @@ def test_reader_iterates_again_from_start(fixture_video: Path) -> None:
     np.testing.assert_array_equal(first.image, again.image)
     with pytest.raises(VideoError, match="closed"):
         iter(reader)
+
+
+def test_closing_mid_iteration_stops_cleanly(fixture_video: Path) -> None:
+    reader = VideoReader(fixture_video)
+    frames = iter(reader)
+    next(frames)
+    reader.close()
+    with pytest.raises(VideoError, match="closed or restarted"):
+        next(frames)  # must not touch the closed PyAV container (that would crash)
 
 
 def test_reader_applies_display_rotation(tmp_path: Path) -> None:
@@ -335,6 +344,15 @@ def test_no_frames_written_is_an_error(tmp_path: Path) -> None:
     assert not out.exists() and _leftovers(tmp_path) == []
 
 
+def test_encoder_failure_is_video_error_and_leaves_nothing(tmp_path: Path) -> None:
+    writer = VideoWriter(tmp_path / "x.mp4", 30, preset="no-such-preset")
+    with pytest.raises(VideoError, match="x.mp4"):
+        writer.write(_gradient(32, 32))
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(VideoError, match="closed"):
+        writer.write(_gradient(32, 32))
+
+
 def test_writer_rejects_bad_fps_and_codec(tmp_path: Path) -> None:
     for fps in (0, -1, float("nan")):
         with pytest.raises(ValueError, match="fps"):
@@ -393,7 +411,8 @@ def test_missing_audio_source(tmp_path: Path) -> None:
 
 
 def test_list_images_natural_order(tmp_path: Path) -> None:
-    for name in ["img10.png", "img2.JPG", "img1.jpeg", "b.webp", "a.bmp", "notes.txt", ".hidden.png"]:
+    names = ["img10.png", "img2.JPG", "img1.jpeg", "b.webp", "a.bmp", "notes.txt", ".hidden.png"]
+    for name in names:
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / "sub.png").mkdir()
     names = [p.name for p in list_images(tmp_path)]

@@ -96,11 +96,19 @@ def is_neutral(blendshapes: np.ndarray, baseline: np.ndarray | None = None) -> n
     return (expression_scores(b, baseline).max(-1) < NEUTRAL_MAX_SCORE) & (jaw < NEUTRAL_MAX_JAW)
 
 
-def clip_baseline(blendshapes: np.ndarray, ok: np.ndarray | None = None, q: float = 5.0) -> np.ndarray:
-    """A clip's resting bias: the per-blendshape ``q``-th percentile over its tracked frames, ``[N,52] -> [52]``."""
+def clip_baseline(blendshapes: np.ndarray, ok: np.ndarray | None = None, fraction: float = 0.2) -> np.ndarray:
+    """A clip's resting blendshapes: the median of its calmest frames, ``[N,52] -> [52]``.
+
+    "Calmest" = the ``fraction`` of tracked frames with the least total activity in the
+    blendshapes the expression rules read. Per-blendshape minima would not do: a person who
+    squints at rest shows less squint only while surprised, and the squint would then count
+    as expression in every neutral frame.
+    """
     b = np.asarray(blendshapes, np.float32)
     if ok is not None:
         b = b[np.asarray(ok, bool)]
     if len(b) == 0:
         return np.zeros(52, np.float32)
-    return np.percentile(b, q, axis=0).astype(np.float32)
+    activity = b @ (_CLASS_W.sum(0) > 0).astype(np.float32)
+    k = max(1, int(round(fraction * len(b))))
+    return np.median(b[np.argsort(activity)[:k]], axis=0).astype(np.float32)

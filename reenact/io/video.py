@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
-from typing import Iterable, Iterator
+from typing import Iterator
 
 import av
 import numpy as np
@@ -190,6 +190,7 @@ class VideoReader(AbstractContextManager["VideoReader"]):
         self.path = Path(path)
         self.truncated = False
         self._container: av.container.InputContainer | None = None
+        self._generation = 0
         _check_input_file(self.path)
         self._start()
 
@@ -310,10 +311,15 @@ class VideoReader(AbstractContextManager["VideoReader"]):
     def _frames(self, head: av.VideoFrame) -> Iterator[Frame]:
         """Yield ``Frame`` objects for ``head`` and the rest of the stream."""
         self.truncated = False
-        clock, index = _Clock(self.fps), 0
-        for index, av_frame in enumerate(_chain(head, self._source)):
+        generation, source, clock = self._generation, self._source, _Clock(self.fps)
+        av_frame, index = head, 0
+        while av_frame is not None:
             yield Frame(index, clock(av_frame, index), _to_rgb(av_frame))
-        self._finish(index + 1)
+            if self._generation != generation:  # PyAV must not touch a closed container
+                raise VideoError(f"VideoReader for {self.path} was closed or restarted "
+                                 "while this iteration was running.")
+            av_frame, index = next(source, None), index + 1
+        self._finish(index)
 
     def _finish(self, count: int) -> None:
         """Flag and log (once) an iteration that hit errors or ended before the declared end."""
@@ -330,6 +336,7 @@ class VideoReader(AbstractContextManager["VideoReader"]):
     # -- closing -----------------------------------------------------------------------
 
     def _close_container(self) -> None:
+        self._generation += 1  # invalidates running iterations
         if self._container is not None:
             self._container.close()
             self._container = None
@@ -341,11 +348,6 @@ class VideoReader(AbstractContextManager["VideoReader"]):
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
-
-
-def _chain(head: av.VideoFrame, rest: Iterable[av.VideoFrame]) -> Iterator[av.VideoFrame]:
-    yield head
-    yield from rest
 
 
 def read_all(path: str | os.PathLike, max_frames: int | None = None) -> list[Frame]:

@@ -48,12 +48,24 @@ __all__ = [
     "CascadeEFGAN",
     "CEFGANDrive",
     "au_planes",
+    "gan_init",
 ]
 
 
 def _ch(c: int, width: float) -> int:
     """Hidden channel / FC width ``c`` scaled by ``width`` (rounded, at least 8)."""
     return max(8, int(round(c * width)))
+
+
+def gan_init(module: nn.Module) -> nn.Module:
+    """GANimation initialisation: conv / transposed-conv weights ~ N(0, 0.02),
+    biases 0 (norm layers and linears keep PyTorch defaults). Returns module."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return module
 
 
 def au_planes(au: torch.Tensor, h: int, w: int) -> torch.Tensor:
@@ -173,7 +185,7 @@ class AttnGenerator(nn.Module):
 
     C7 s1-64 IN ReLU -> C4 s2-128 IN ReLU -> C4 s2-256 IN ReLU -> n_res x Res(256)
     -> T4 s2-128 IN ReLU -> T4 s2-64 IN ReLU; colour C7-3 tanh, attention C7-1
-    sigmoid. Convs without bias (followed by IN), as in GANimation.
+    sigmoid. Convs without bias (followed by IN) and ``gan_init``, as in GANimation.
 
     x: Bxin_chxHxW (H, W divisible by 4) -> (color Bx3xHxW in [-1,1],
     attn Bx1xHxW in [0,1]).
@@ -191,6 +203,7 @@ class AttnGenerator(nn.Module):
         self.body = nn.Sequential(*layers)
         self.color = nn.Sequential(nn.Conv2d(c1, 3, 7, 1, 3, bias=False), nn.Tanh())
         self.attn = nn.Sequential(nn.Conv2d(c1, 1, 7, 1, 3, bias=False), nn.Sigmoid())
+        gan_init(self)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f = self.body(x)
@@ -304,7 +317,7 @@ class AUCritic(nn.Module):
 
 class CEFDiscriminator(nn.Module):
     """Image discriminator: C4 s2 3->64->128->256->512->1024->2048, LR(0.01),
-    no norm (128^2 -> 2^2); critic head C3 s1-1, AU head C2 valid-N.
+    no norm (128^2 -> 2^2); critic head C3 s1-1, AU head C2 valid-N; ``gan_init``.
 
     x: Bx3x128x128 in [-1,1] -> (critic Bx1x2x2 patch scores, au BxN).
     ``return_feats=True`` adds the list of the 6 trunk activations.
@@ -319,6 +332,7 @@ class CEFDiscriminator(nn.Module):
         k = res // 2 ** (len(chans) - 1)
         self.critic = nn.Conv2d(chans[-1], 1, 3, 1, 1, bias=False)
         self.au = nn.Conv2d(chans[-1], n_aus, k, 1, 0, bias=False)
+        gan_init(self)
 
     def forward(self, x: torch.Tensor, return_feats: bool = False):
         feats = []

@@ -106,15 +106,17 @@ class Up2(nn.Module):
 def render_heatmaps(lmk: torch.Tensor, size: int, sigma: float = 2.0) -> torch.Tensor:
     """One Gaussian per landmark. lmk: BxNx2 (x, y) in pixels, pixel centres at integers 0..size-1.
     Returns BxNxSxS with H = exp(-((u-x)^2 + (v-y)^2) / (2 sigma^2)): peak 1 on the landmark pixel.
-    Uses only Sub/Mul/Add/Exp (plus Slice/Unsqueeze); no scatter, no loop over landmarks."""
+    Uses only Sub/Mul/Exp (plus Slice/Unsqueeze); no scatter, no loop over landmarks. Matches
+    ``reenact.geometry.heatmaps.gaussian_heatmaps_torch`` (the training-data renderer)."""
     grid = torch.arange(size, dtype=lmk.dtype, device=lmk.device)
     return _gauss(lmk, grid.view(1, 1, 1, size), grid.view(1, 1, size, 1), -0.5 / (sigma * sigma))
 
 
 def _gauss(lmk: torch.Tensor, gx: torch.Tensor, gy: torch.Tensor, k: float) -> torch.Tensor:
-    dx = gx - lmk[:, :, 0:1].unsqueeze(-1)   # BxNx1x1 -> BxNx1xS
-    dy = gy - lmk[:, :, 1:2].unsqueeze(-1)   # BxNxSx1
-    return torch.exp((dx * dx) * k + (dy * dy) * k)  # BxNxSxS
+    # separable: exp(k dx^2) * exp(k dy^2); same convention and formula as reenact.geometry.heatmaps
+    dx = gx - lmk[:, :, 0:1].unsqueeze(-1)  # BxNx1xS
+    dy = gy - lmk[:, :, 1:2].unsqueeze(-1)  # BxNxSx1
+    return torch.exp(dy * dy * k) * torch.exp(dx * dx * k)  # BxNxSxS
 
 
 class GaussianHeatmap(nn.Module):
@@ -137,7 +139,8 @@ class GaussianHeatmap(nn.Module):
 
 def planes(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """Broadcast a vector to constant planes. v: BxK, like: Bx?xHxW -> BxKxHxW."""
-    return v[:, :, None, None].expand(-1, -1, like.shape[2], like.shape[3])
+    ones = torch.ones(1, 1, int(like.shape[2]), int(like.shape[3]), dtype=v.dtype, device=v.device)
+    return v[:, :, None, None] * ones  # a Mul by a constant in ONNX (no Shape/Expand ops)
 
 
 def init_normal_(module: nn.Module, std: float = 0.02) -> nn.Module:

@@ -2,8 +2,8 @@
 
 Networks: :class:`ExprGANEncoder` (G_enc), :class:`ExprGANDecoder` (G_dec), grouped in
 :class:`ExprGANGenerator`; :func:`f_ctrl` (the expression controller); :class:`ExprGANDiscriminator`
-(D_img and Q on one shared trunk,
-:class:`ExprGANTrunk` + :class:`ExprGANQHead`); :class:`ExprGANDz` (latent discriminator D_z).
+(D_img and Q on one shared trunk, :class:`ExprGANTrunk` + :class:`ExprGANQHead`); :class:`ExprGANDz`
+(latent discriminator D_z).
 Inference split (4.6): :class:`ExprGANTargetEncoder`, :class:`ExprGANDecode` (``exprgan_decode``)
 and the optional :class:`ExprGANQ` (``exprgan_q``), all sharing the training modules.
 
@@ -69,7 +69,7 @@ class ExprGANDecoder(nn.Module):
         self.out = nn.Sequential(conv(c16 + n_code, 3, 3), nn.Tanh())
 
     def forward(self, z_id: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
-        x = self.fc(torch.cat([z_id, code.repeat(1, self.tile)], dim=1)).view(-1, self.c0, 4, 4)
+        x = self.fc(torch.cat([z_id] + [code] * self.tile, dim=1)).view(-1, self.c0, 4, 4)
         for up in self.ups:
             x = up(torch.cat([x, planes(code, x)], dim=1))
         x = self.conv16(torch.cat([x, planes(code, x)], dim=1))
