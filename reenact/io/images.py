@@ -62,7 +62,9 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
 def _pil_to_rgb(im: Image.Image) -> np.ndarray:
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         a = np.asarray(im, dtype=np.float64)
-        hi = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
+        peak = float(a.max()) if a.size else 0.0
+        # 16-bit data uses 0-65535; 8-bit data stored in a wide mode stays as it is
+        hi = 255.0 if peak <= 255 else (65535.0 if peak <= 65535 else peak)
         a = np.clip(a / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return as_rgb(a)
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):

@@ -8,7 +8,7 @@ Training networks
                     the refiner.
     PatchBox, default_boxes, PatchStitcher
                     fixed eyes / nose / mouth boxes in the 128 crop and the
-                    static pad+mask paste into a 128 canvas.
+                    static slice + concat paste into a 128 canvas.
     EFGANStage      one EF-GAN: global + 3 local branches, stitching, refiner.
     AUInterpolator  MLP [y_src || r_k] (34) -> 256 -> 256 -> 17, sigmoid.
     AUCritic        MLP 17 -> 256 -> 256 -> 1 (WGAN-GP critic on AU vectors).
@@ -124,7 +124,7 @@ def default_boxes(
 
 
 class PatchStitcher(nn.Module):
-    """Paste patches into a canvas with static pad + constant masks.
+    """Paste patches into a canvas with static slices and concats (no scatter).
 
     base: Bx3xRxR (pixels outside all boxes), patches: one Bx3xhxw per box
     -> Bx3xRxR. Patches are pasted in ``paste_order`` (later wins where boxes
@@ -140,23 +140,31 @@ class PatchStitcher(nn.Module):
         names = [b.name for b in self.boxes]
         self.order = [names.index(n) for n in paste_order if n in names]
         self.order += [i for i in range(len(names)) if i not in self.order]
-        for i, b in enumerate(self.boxes):
-            m = torch.zeros(1, 1, res, res)
-            m[:, :, b.top:b.top + b.h, b.left:b.left + b.w] = 1.0
-            self.register_buffer(f"mask{i}", m, persistent=False)
 
     def crop(self, x: torch.Tensor, i: int) -> torch.Tensor:
         """x: BxCxRxR -> BxCxhxw, static slice of box i."""
         b = self.boxes[i]
         return x[:, :, b.top:b.top + b.h, b.left:b.left + b.w]
 
+    def mask(self, i: int) -> torch.Tensor:
+        """1x1xRxR float mask of box i (for losses / logging)."""
+        b = self.boxes[i]
+        m = torch.zeros(1, 1, self.res, self.res)
+        m[:, :, b.top:b.top + b.h, b.left:b.left + b.w] = 1.0
+        return m
+
+    @staticmethod
+    def _paste(canvas: torch.Tensor, patch: torch.Tensor, b: PatchBox) -> torch.Tensor:
+        band = canvas[:, :, b.top:b.top + b.h]
+        row = [band[..., :b.left], patch, band[..., b.left + b.w:]]
+        rows = [canvas[:, :, :b.top], torch.cat([r for r in row if r.shape[3] > 0], dim=3),
+                canvas[:, :, b.top + b.h:]]
+        return torch.cat([r for r in rows if r.shape[2] > 0], dim=2)
+
     def forward(self, base: torch.Tensor, patches: Sequence[torch.Tensor]) -> torch.Tensor:
         out = base
         for i in self.order:
-            b = self.boxes[i]
-            pad = (b.left, self.res - b.left - b.w, b.top, self.res - b.top - b.h)
-            m = getattr(self, f"mask{i}")
-            out = out * (1.0 - m) + F.pad(patches[i], pad) * m
+            out = self._paste(out, patches[i], self.boxes[i])
         return out
 
 

@@ -107,11 +107,13 @@ class AdaIN(nn.Module):
 
     def __init__(self, code_dim: int, num_features: int):
         super().__init__()
+        self.c = num_features
         self.fc = nn.Linear(code_dim, 2 * num_features)
         self.norm = nn.InstanceNorm2d(num_features, affine=False)
 
     def forward(self, x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
-        gamma, beta = self.fc(code)[:, :, None, None].chunk(2, dim=1)
+        gb = self.fc(code)[:, :, None, None]
+        gamma, beta = gb[:, :self.c], gb[:, self.c:]
         return (1 + gamma) * self.norm(x) + beta
 
 
