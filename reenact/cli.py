@@ -37,6 +37,7 @@ def register(cmd: Command) -> Command:
 
 def _load_commands() -> None:
     from .commands import track  # noqa: F401  (registers itself)
+    from .commands import prepare  # noqa: F401
 
 
 def build_parser() -> argparse.ArgumentParser:

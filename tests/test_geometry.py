@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from reenact.geometry import (AU_NAMES, EXPRESSION_CLASSES, Aligner, Compositor, TargetGeometry, action_units,
+                              euler_angles, pose_rotation,
                               calibrate_driver, clip_baseline, eye_centres, face_mask, frontalize_with_pose,
                               gaussian_heatmaps, gaussian_heatmaps_torch, is_neutral, lip_gap_ratio, pseudo_label,
                               to_ibug68, LandmarkRetargeter)
@@ -85,6 +86,11 @@ def test_frontalised_neutral_frame_rotation_residual_below_2_degrees(image_track
     residual = rotation_angle(umeyama(fb.points[RIGID_SUBSET], fa.points[RIGID_SUBSET])[1])
     assert raw > 18
     assert residual < 2.0, residual
+    # the head pose sees the same 20 degrees: counter-clockwise in the image is negative roll
+    roll_a, roll_b = euler_angles(pose_rotation(a.transform))[2], euler_angles(pose_rotation(b.transform))[2]
+    assert abs((roll_b - roll_a) + 20) < 3, (roll_a, roll_b)
+    yaw_mirror = euler_angles(pose_rotation(image_tracker.track(np.ascontiguousarray(img[:, ::-1])).primary.transform))[0]
+    assert abs(yaw_mirror + euler_angles(pose_rotation(a.transform))[0]) < 2, "mirroring flips the yaw"
     # the frontal shape faces the camera, upright: eyes level, nose tip nearer than the face sides
     r, l = eye_centres(fa.points[None])
     assert abs(r[0, 1] - l[0, 1]) < 0.05 and abs(r[0, 2] - l[0, 2]) < 0.1

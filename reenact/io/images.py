@@ -110,4 +110,5 @@ def save_image(path: str | os.PathLike, image: np.ndarray) -> Path:
 
 
 def is_image_path(path: str | os.PathLike) -> bool:
+    """True when ``path`` ends in an image extension (any case)."""
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS

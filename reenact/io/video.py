@@ -33,6 +33,7 @@ import av
 import numpy as np
 
 from reenact.errors import ImageError, InputFileError, VideoError
+from reenact.io.images import IMAGE_EXTENSIONS, is_image_path
 from reenact.utils import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,6 @@ __all__ = [
     "is_image_path", "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS",
 ]
 
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp"})
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg",
                               ".wmv", ".flv", ".ts", ".3gp", ".ogv"})
 
@@ -54,11 +54,6 @@ _DEFAULT_FPS = 30.0
 
 
 # --------------------------------------------------------------------------- paths
-
-
-def is_image_path(path: str | os.PathLike) -> bool:
-    """True when ``path`` ends in an image extension (png, jpg, jpeg, bmp, webp; any case)."""
-    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
 def is_video_path(path: str | os.PathLike) -> bool:
