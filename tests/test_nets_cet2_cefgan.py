@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 
+import onnx
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -271,8 +272,6 @@ def test_onnx_cefgan_fast_mode(cascade, tmp_path):
     inputs = {"img_src": _img(), "au_src": torch.rand(1, 17), "au_tgt": torch.rand(1, 17)}
     err = _onnx_parity(cefgan.CEFGANDrive(fast), inputs, tmp_path / "drive1.onnx")
     assert err < 1e-4
-    import onnx
-
     names = [i.name for i in onnx.load(str(tmp_path / "drive1.onnx")).graph.input]
     assert names == ["img_src", "au_tgt"]  # one stage never reads au_src
 
@@ -282,18 +281,20 @@ def test_onnx_cefgan(cascade, tmp_path):
     amplifies input perturbations ~5-30x, so over 3 stages PyTorch's own fp32
     result is ~1e-4 away from the float64 one (measured 0.5-1.3e-4 over seeds),
     and ORT lands as close to the float64 result as PyTorch does. The gate is
-    therefore the fp32 floor measured here (plus 1e-4), and MODELS.md 7's
-    1e-3. Single-stage parity is checked at 1e-4 above."""
+    1e-4 (measured 8.5e-5 here); only when that is exceeded does it fall back
+    to 1e-4 + twice the fp32 floor measured against float64, never above
+    MODELS.md 7's 1e-3. Single-stage parity is held at 1e-4 above."""
     drive = cefgan.CEFGANDrive(cascade)
     inputs = {"img_src": _img(), "au_src": torch.rand(1, 17), "au_tgt": torch.rand(1, 17)}
     err = _onnx_parity(drive, inputs, tmp_path / "drive.onnx")
-    with torch.no_grad():
-        ref32 = drive(*inputs.values())
-        drive64 = cefgan.CEFGANDrive(copy.deepcopy(cascade).double())
-        ref64 = drive64(*(v.double() for v in inputs.values()))
-    floor = float((ref32.double() - ref64).abs().max())
     assert err < 1e-3
-    assert err <= 1e-4 + 2 * floor, (err, floor)
+    if err >= 1e-4:  # measure PyTorch's own fp32 floor (float64 reference) before failing
+        with torch.no_grad():
+            ref32 = drive(*inputs.values())
+            drive64 = cefgan.CEFGANDrive(copy.deepcopy(cascade).double())
+            ref64 = drive64(*(v.double() for v in inputs.values()))
+        floor = float((ref32.double() - ref64).abs().max())
+        assert err <= 1e-4 + 2 * floor, (err, floor)
 
 
 def test_training_mode_gradients_reach_all_parameters():

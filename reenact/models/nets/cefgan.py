@@ -29,7 +29,6 @@ from typing import NamedTuple, Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 RES = 128
 N_AUS = 17
@@ -427,6 +426,8 @@ class CEFGANDrive(nn.Module):
 
     img_src: 1x3x128x128 in [-1,1], au_src: 1x17 in [0,1], au_tgt: 1x17 in [0,1]
     -> img: 1x3x128x128 clamped to [-1,1].
+    With ``n_stages == 1`` (fast mode) au_src is not read, so the ONNX
+    exporter drops it and the graph's inputs are (img_src, au_tgt).
     """
 
     def __init__(self, cascade: CascadeEFGAN):
