@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...geometry.heatmaps import gaussian_heatmaps_torch
+
 __all__ = [
     "ch", "act", "conv", "tconv", "conv_block", "tconv_block", "fc_block", "LayerNorm2d", "Up2",
     "GaussianHeatmap", "render_heatmaps", "planes", "init_normal_", "count_params", "count_flops",
@@ -104,34 +106,23 @@ class Up2(nn.Module):
 
 
 def render_heatmaps(lmk: torch.Tensor, size: int, sigma: float = 2.0) -> torch.Tensor:
-    """One Gaussian per landmark. lmk: BxNx2 (x, y) in pixels, pixel centres at integers 0..size-1.
-    Returns BxNxSxS with H = exp(-((u-x)^2 + (v-y)^2) / (2 sigma^2)): peak 1 on the landmark pixel.
-    Uses only Sub/Mul/Exp (plus Slice/Unsqueeze); no scatter, no loop over landmarks. Matches
-    ``reenact.geometry.heatmaps.gaussian_heatmaps_torch`` (the training-data renderer)."""
-    grid = torch.arange(size, dtype=lmk.dtype, device=lmk.device)
-    return _gauss(lmk, grid.view(1, 1, 1, size), grid.view(1, 1, size, 1), -0.5 / (sigma * sigma))
+    """One Gaussian per landmark: BxNx2 pixels (centres at integers) -> BxNxSxS, peak 1.
 
-
-def _gauss(lmk: torch.Tensor, gx: torch.Tensor, gy: torch.Tensor, k: float) -> torch.Tensor:
-    # separable: exp(k dx^2) * exp(k dy^2); same convention and formula as reenact.geometry.heatmaps
-    dx = gx - lmk[:, :, 0:1].unsqueeze(-1)  # BxNx1xS
-    dy = gy - lmk[:, :, 1:2].unsqueeze(-1)  # BxNxSx1
-    return torch.exp(dy * dy * k) * torch.exp(dx * dx * k)  # BxNxSxS
+    The project's one renderer (``reenact.geometry.heatmaps``), used by training data and
+    engines alike; Sub/Mul/Exp only, no scatter, no loop over landmarks.
+    """
+    return gaussian_heatmaps_torch(lmk, size, sigma)
 
 
 class GaussianHeatmap(nn.Module):
-    """Module form of :func:`render_heatmaps` with the pixel grid as (non-persistent) buffers.
-    lmk: BxNx2 pixels -> BxNxSxS in [0,1]."""
+    """Module form of :func:`render_heatmaps`. lmk: BxNx2 pixels -> BxNxSxS in [0,1]."""
 
     def __init__(self, size: int, sigma: float = 2.0):
         super().__init__()
         self.size, self.sigma = size, float(sigma)
-        grid = torch.arange(size, dtype=torch.float32)
-        self.register_buffer("gx", grid.view(1, 1, 1, size), persistent=False)
-        self.register_buffer("gy", grid.view(1, 1, size, 1), persistent=False)
 
     def forward(self, lmk: torch.Tensor) -> torch.Tensor:
-        return _gauss(lmk, self.gx, self.gy, -0.5 / (self.sigma * self.sigma))
+        return gaussian_heatmaps_torch(lmk, self.size, self.sigma)
 
     def extra_repr(self) -> str:
         return f"size={self.size}, sigma={self.sigma}"
