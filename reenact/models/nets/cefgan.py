@@ -30,6 +30,8 @@ from typing import NamedTuple, Sequence
 import torch
 import torch.nn as nn
 
+from .common import ch as _ch
+
 RES = 128
 N_AUS = 17
 
@@ -51,9 +53,6 @@ __all__ = [
 ]
 
 
-def _ch(c: int, width: float) -> int:
-    """Hidden channel / FC width ``c`` scaled by ``width`` (rounded, at least 8)."""
-    return max(8, int(round(c * width)))
 
 
 def gan_init(module: nn.Module) -> nn.Module:

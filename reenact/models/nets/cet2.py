@@ -30,6 +30,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .common import ch as _ch
+
 RES = 128
 CODE_DIM = 32
 
@@ -47,9 +49,6 @@ __all__ = [
 ]
 
 
-def _ch(c: int, width: float) -> int:
-    """Hidden channel count ``c`` scaled by ``width`` (rounded, at least 8)."""
-    return max(8, int(round(c * width)))
 
 
 def to_gray(rgb: torch.Tensor) -> torch.Tensor:
