@@ -36,8 +36,7 @@ def register(cmd: Command) -> Command:
 
 
 def _load_commands() -> None:
-    from .commands import track  # noqa: F401  (registers itself)
-    from .commands import prepare  # noqa: F401
+    from .commands import prepare, track, train  # noqa: F401  (each registers itself)
 
 
 def build_parser() -> argparse.ArgumentParser:

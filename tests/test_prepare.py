@@ -9,7 +9,9 @@ import pytest
 from reenact.cli import main
 from reenact.errors import InputFileError, NoFaceError, ReenactError
 from reenact.geometry import AU_NAMES, DEFAULT_TEMPLATE, EXPRESSION_CLASSES, to_ibug68
-from reenact.io.video import VideoWriter
+from reenact.geometry.align import warp_to_crop
+from reenact.io.images import load_image
+from reenact.io.video import VideoReader, VideoWriter
 from reenact.tracking import BLENDSHAPE_NAMES, FaceTracker
 from train.dataset import FORMAT, VERSION, _split_persons, load_dataset, prepare_dataset
 
@@ -44,6 +46,7 @@ def test_counts_shapes_and_dtypes(prepared):
     assert (info.clips, info.persons, info.frames_kept, info.frames_skipped) == (2, 2, n, 0)
     assert len(ds) == n and ds.sizes == (64, 128)
     expect = {"crops_64": ((n, 64, 64, 3), np.uint8), "crops_128": ((n, 128, 128, 3), np.uint8),
+              "crops_64_offsets": ((n + 1,), np.int64), "crops_128_offsets": ((n + 1,), np.int64),
               "lmk68_64": ((n, 68, 2), np.float32), "lmk68_128": ((n, 68, 2), np.float32),
               "landmarks": ((n, 478, 3), np.float32), "blendshapes": ((n, 52), np.float32),
               "aus": ((n, 17), np.float32), "pose": ((n, 3), np.float32), "pose44": ((n, 4, 4), np.float32),
@@ -51,7 +54,11 @@ def test_counts_shapes_and_dtypes(prepared):
               "person": ((n,), np.int32), "frame": ((n,), np.int32), "t": ((n,), np.float64)}
     for key, (shape, dtype) in expect.items():
         assert ds[key].shape == shape and ds[key].dtype == dtype, key
-    assert isinstance(ds.crops(128), np.memmap)  # memory-mapped, not read
+    assert isinstance(ds["crops_128.jpg.bin"], np.memmap)  # memory-mapped, not read
+    crops = ds.crops(128)  # decoded once, then cached (read-only)
+    assert ds.crops(128) is crops and ds["crops_128"] is crops and not crops.flags.writeable
+    for i in (0, n - 1):
+        np.testing.assert_array_equal(ds.crop(128, i), crops[i])
     video = ds.clip == 0
     np.testing.assert_array_equal(ds.frame[video], np.arange(0, 216, 4))
     np.testing.assert_allclose(ds.t[video], np.arange(0, 216, 4) / 30.0, atol=2e-3)
@@ -79,6 +86,23 @@ def test_crops_are_aligned_faces(prepared):
     assert float(np.asarray(crops[:, 32:96, 32:96]).std()) > 20
 
 
+def test_jpeg_crops_are_close_and_small(prepared):
+    _, ds = prepared
+    video = np.flatnonzero(ds.clip == 0)
+    with VideoReader(ds.clips[0]["source"]) as r:
+        frames = {fr.index: fr.image for fr in r if fr.index in (0, 100)}
+    sources = [(int(video[0]), frames[0]), (int(video[25]), frames[100]), (len(ds) - 1, load_image(PHOTO))]
+    assert [int(ds.frame[i]) for i, _ in sources[:2]] == [0, 100]
+    for size in (64, 128):
+        for i, image in sources:  # a fresh crop with the stored affine vs the stored (JPEG) crop
+            fresh = warp_to_crop(image, ds[f"affine_{size}"][i].astype(np.float64), size)
+            err = np.abs(fresh.astype(np.int16) - ds.crop(size, i).astype(np.int16)).mean()
+            assert err < 3.0, (size, i, err)
+    per_frame = (ds.path / "crops_128.jpg.bin.npy").stat().st_size / len(ds)
+    per_frame += (ds.path / "crops_128_offsets.npy").stat().st_size / len(ds)
+    assert per_frame < 10_000, per_frame
+
+
 def test_labels_in_range(prepared):
     _, ds = prepared
     for key in ("blendshapes", "aus"):
@@ -95,7 +119,7 @@ def test_labels_in_range(prepared):
 def test_meta(prepared):
     info, ds = prepared
     meta = json.loads((ds.path / "meta.json").read_text())
-    assert meta["format"] == FORMAT == "reenact-dataset" and meta["version"] == VERSION == 1
+    assert meta["format"] == FORMAT == "reenact-dataset" and meta["version"] == VERSION == 2
     assert meta["sizes"] == [64, 128] and meta["every"] == 4
     c = meta["counts"]
     assert (c["clips"], c["frames_kept"], c["frames_skipped"], c["train"] + c["val"]) == (2, 55, 0, 55)
@@ -147,7 +171,7 @@ def test_cli_rerun_replaces_atomically(tmp_path, capsys, grey_video):
     assert second.sizes == (32, 48) and len(second) == 2 and second.crops(48).shape == (2, 48, 48, 3)
     assert second.persons == ["woman"] and second.person.tolist() == [0, 0]  # one person, one split
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds", "persons.json"]
-    assert not (out / "crops_64.npy").exists()
+    assert not (out / "crops_64.jpg.bin.npy").exists() and not (out / "crops_64_offsets.npy").exists()
     # a folder that is not a dataset is never replaced
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep")
@@ -188,7 +212,10 @@ def test_load_errors(tmp_path, prepared):
     bad.mkdir()
     meta = json.loads((prepared[1].path / "meta.json").read_text())
     (bad / "meta.json").write_text(json.dumps({**meta, "version": 99}))
-    with pytest.raises(InputFileError, match=r"version 99.*reads version 1"):
+    with pytest.raises(InputFileError, match=r"version 99.*reads version 2"):
+        load_dataset(bad)
+    (bad / "meta.json").write_text(json.dumps({**meta, "version": 1}))  # the raw-crops format
+    with pytest.raises(InputFileError, match=r"version 1.*reads version 2: prepare the dataset again"):
         load_dataset(bad)
     (bad / "meta.json").write_text(json.dumps({**meta, "format": "something-else"}))
     with pytest.raises(InputFileError, match="something-else"):

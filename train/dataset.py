@@ -5,10 +5,12 @@ aligned crops at each size, the 478-point mesh, blendshapes, AUs (MODELS.md 5.7)
 rule pseudo-labels and the neutral flag (MODELS.md 2.7, baseline = ``clip_baseline`` of the clip),
 clip / person / frame index and time. ``load_dataset`` memory-maps it back.
 
-On-disk format (a folder, format "reenact-dataset", version 1)::
+On-disk format (a folder, format "reenact-dataset", version 2)::
 
     meta.json                 format, version, sizes, counts, clips, persons, split, names, template
-    crops_<R>.npy             [N,R,R,3] uint8   aligned crop (DEFAULT_TEMPLATE unless given)
+    crops_<R>.jpg.bin.npy     [B]       uint8   aligned crops (DEFAULT_TEMPLATE unless given), each a
+                                                JPEG (quality 92) of the RGB crop, concatenated
+    crops_<R>_offsets.npy     [N+1]     int64   crop i is bytes offsets[i]:offsets[i+1] of the blob
     lmk68_<R>.npy             [N,68,2]  float32 iBUG-68 points in crop pixels
     affine_<R>.npy            [N,2,3]   float32 source-frame pixels -> crop pixels
     landmarks.npy             [N,478,3] float32 mesh in source-frame pixels (z in x-pixel units)
@@ -23,6 +25,8 @@ On-disk format (a folder, format "reenact-dataset", version 1)::
     t.npy                     [N]       float64 seconds in the source clip
 
 Plain ``.npy`` files (not ``.npz``) so ``np.load(mmap_mode="r")`` maps them without reading.
+``Dataset.crops(R)`` decodes all crops of a size once (thread pool) into an in-memory
+``[N,R,R,3]`` uint8 array; ``Dataset.crop(R, i)`` decodes one.
 The folder is built beside ``out`` and moved into place only when complete.
 """
 from __future__ import annotations
@@ -35,10 +39,12 @@ import shutil
 import tempfile
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -52,7 +58,8 @@ from reenact.tracking import BLENDSHAPE_NAMES, FaceTracker
 log = logging.getLogger(__name__)
 
 FORMAT = "reenact-dataset"
-VERSION = 1
+VERSION = 2
+JPEG_QUALITY = 92
 META = "meta.json"
 FOLDER_FPS = 30.0  # nominal time step for a folder of images
 SPLITS = ("train", "val")
@@ -66,8 +73,31 @@ _COMMON = {
 
 
 def _sized(size: int) -> dict[str, tuple[type, tuple[int, ...]]]:
-    return {f"crops_{size}": (np.uint8, (size, size, 3)), f"lmk68_{size}": (np.float32, (68, 2)),
-            f"affine_{size}": (np.float32, (2, 3))}
+    """Per-frame arrays of one crop size (the crops themselves are stored as a JPEG blob)."""
+    return {f"lmk68_{size}": (np.float32, (68, 2)), f"affine_{size}": (np.float32, (2, 3))}
+
+
+def _blob_key(size: int) -> str:
+    return f"crops_{size}.jpg.bin"
+
+
+def _offsets_key(size: int) -> str:
+    return f"crops_{size}_offsets"
+
+
+def _encode_jpeg(rgb: np.ndarray) -> np.ndarray:
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise RuntimeError("JPEG encoding of a crop failed")
+    return buf.reshape(-1)
+
+
+def _decode_jpeg(buf: np.ndarray, size: int, out: np.ndarray | None = None) -> np.ndarray:
+    bgr = cv2.imdecode(np.ascontiguousarray(buf), cv2.IMREAD_COLOR)
+    if bgr is None or bgr.shape != (size, size, 3):
+        raise InputFileError(f"a stored {size}px crop does not decode to {size}x{size}x3; prepare the dataset again")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=out)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -239,6 +269,7 @@ def prepare_dataset(inputs: Sequence[str | os.PathLike], out: str | os.PathLike,
         cols: dict[str, list[np.ndarray]] = {k: [] for k in _COMMON}
         for a in aligners:
             cols.update({k: [] for k in _sized(a.size)})
+            cols[_blob_key(a.size)] = []
         clip_meta = []
         image_tracker: FaceTracker | None = None
         try:
@@ -264,7 +295,7 @@ def prepare_dataset(inputs: Sequence[str | os.PathLike], out: str | os.PathLike,
                         lmk = np.asarray(face.landmarks, np.float32)
                         for a in aligners:
                             crop = a.crop(item.image, lmk)
-                            cols[f"crops_{a.size}"].append(crop.image)
+                            cols[_blob_key(a.size)].append(_encode_jpeg(crop.image))
                             cols[f"lmk68_{a.size}"].append(apply_affine(crop.M, to_ibug68(lmk)).astype(np.float32))
                             cols[f"affine_{a.size}"].append(crop.M.astype(np.float32))
                         rec["landmarks"].append(lmk)
@@ -329,6 +360,14 @@ def prepare_dataset(inputs: Sequence[str | os.PathLike], out: str | os.PathLike,
             np.save(tmp / f"{key}.npy", arr, allow_pickle=False)
             arrays_meta[key] = {"shape": list(arr.shape), "dtype": arr.dtype.str}
             cols[key] = []  # free memory as we go
+        for a in aligners:
+            bufs = cols.pop(_blob_key(a.size))
+            offsets = np.zeros(n + 1, np.int64)
+            offsets[1:] = np.cumsum([len(b) for b in bufs])
+            blob = np.concatenate(bufs) if bufs else np.zeros(0, np.uint8)
+            for key, arr in ((_blob_key(a.size), blob), (_offsets_key(a.size), offsets)):
+                np.save(tmp / f"{key}.npy", arr, allow_pickle=False)
+                arrays_meta[key] = {"shape": list(arr.shape), "dtype": arr.dtype.str}
         person_arr = np.load(tmp / "person.npy")
         in_val = np.array([split[p] == "val" for p in person_names], bool)[person_arr]
         kept_total = int(n)
@@ -347,7 +386,7 @@ def prepare_dataset(inputs: Sequence[str | os.PathLike], out: str | os.PathLike,
             "blendshape_names": list(BLENDSHAPE_NAMES), "au_names": list(AU_NAMES),
             "class_names": list(EXPRESSION_CLASSES), "template": np.asarray(tmpl, float).tolist(),
             "template_is_default": bool(np.allclose(tmpl, DEFAULT_TEMPLATE)),
-            "arrays": arrays_meta,
+            "arrays": arrays_meta, "crops": {"codec": "jpeg", "quality": JPEG_QUALITY},
         }
         (tmp / META).write_text(json.dumps(meta, indent=1))
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes an owner-only folder
@@ -391,25 +430,38 @@ def _move_into_place(tmp: Path, out: Path) -> None:
 
 @dataclass
 class Dataset:
-    """A prepared dataset; arrays are memory-mapped (read-only)."""
+    """A prepared dataset; arrays are memory-mapped (read-only). Crops are JPEG-decoded on demand:
+    ``crops(R)`` (also ``ds["crops_R"]``) decodes all of a size once and keeps them in memory."""
 
     path: Path
     meta: dict
     arrays: dict[str, np.ndarray] = field(repr=False)
+    _decoded: dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
         return int(self.meta["counts"]["frames_kept"])
+
+    def _crop_size(self, name: str) -> int | None:
+        if name.startswith("crops_") and name[6:].isdigit() and int(name[6:]) in self.meta.get("sizes", ()):
+            return int(name[6:])
+        return None
 
     def __getitem__(self, name: str) -> np.ndarray:
         try:
             return self.arrays[name]
         except KeyError:
+            size = self._crop_size(name)
+            if size is not None:
+                return self.crops(size)
             raise KeyError(f"no array {name!r} in {self.path}; have {sorted(self.arrays)}") from None
 
     def __getattr__(self, name: str) -> np.ndarray:
-        arrays = self.__dict__.get("arrays", {})
+        d = self.__dict__
+        arrays = d.get("arrays", {})
         if name in arrays:
             return arrays[name]
+        if "meta" in d and self._crop_size(name) is not None:
+            return self.crops(int(name[6:]))
         raise AttributeError(name)
 
     @property
@@ -428,8 +480,50 @@ class Dataset:
     def template(self) -> np.ndarray:
         return np.asarray(self.meta["template"], np.float64)
 
+    def _blob(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        key = _blob_key(size)
+        if key not in self.arrays:
+            raise KeyError(f"no crops of size {size} in {self.path}; have sizes {list(self.sizes)}")
+        return self.arrays[key], self.arrays[_offsets_key(size)]
+
+    def crop(self, size: int, i: int) -> np.ndarray:
+        """Crop ``i`` of size ``size`` as a fresh ``[R,R,3]`` uint8 RGB array (one JPEG decode)."""
+        if size in self._decoded:
+            return self._decoded[size][i].copy()
+        blob, off = self._blob(size)
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"crop index {i} out of range for {n} frames")
+        i %= n
+        return _decode_jpeg(blob[off[i]:off[i + 1]], size)
+
     def crops(self, size: int) -> np.ndarray:
-        return self[f"crops_{size}"]
+        """All crops of size ``size``, ``[N,R,R,3]`` uint8 RGB (read-only), decoded on first access and cached."""
+        cached = self._decoded.get(size)
+        if cached is not None:
+            return cached
+        blob, off = self._blob(size)
+        blob = np.asarray(blob)  # one sequential read of the mapped file
+        off = np.asarray(off)
+        n = len(self)
+        out = np.empty((n, size, size, 3), np.uint8)
+
+        def run(lo_hi: tuple[int, int]) -> None:
+            for i in range(*lo_hi):
+                _decode_jpeg(blob[off[i]:off[i + 1]], size, out[i])
+
+        workers = max(1, min(16, os.cpu_count() or 1, n // 64))
+        step = -(-n // (workers * 4)) if n else 1
+        chunks = [(lo, min(lo + step, n)) for lo in range(0, n, step)]
+        if workers == 1:
+            for c in chunks:
+                run(c)
+        else:  # cv2 releases the GIL while decoding
+            with ThreadPoolExecutor(workers) as pool:
+                list(pool.map(run, chunks))
+        out.flags.writeable = False
+        self._decoded[size] = out
+        return out
 
     def landmarks68(self, size: int) -> np.ndarray:
         return self[f"lmk68_{size}"]
@@ -470,9 +564,17 @@ def load_dataset(path: str | os.PathLike, mmap: bool = True) -> Dataset:
             arr = np.load(f, mmap_mode="r" if mmap else None, allow_pickle=False)
         except (OSError, ValueError) as e:
             raise InputFileError(f"cannot read {f}: {e}") from e
-        if list(arr.shape) != info["shape"] or len(arr) != n:
+        expect_len = n + 1 if key.endswith("_offsets") else None if key.endswith(".jpg.bin") else n
+        if list(arr.shape) != info["shape"] or (expect_len is not None and len(arr) != expect_len):
             raise InputFileError(f"{f} has shape {arr.shape}, meta.json says {info['shape']}")
         arrays[key] = arr
+    for size in meta.get("sizes", []):
+        bk, ok = _blob_key(size), _offsets_key(size)
+        if bk not in arrays or ok not in arrays:
+            raise InputFileError(f"dataset {path} is incomplete: crops of size {size} are missing")
+        off = np.asarray(arrays[ok])
+        if off[0] != 0 or off[-1] != len(arrays[bk]) or (np.diff(off) <= 0).any():
+            raise InputFileError(f"dataset {path}: {ok}.npy does not match {bk}.npy; prepare the dataset again")
     return Dataset(path, meta, arrays)
 
 

@@ -1,0 +1,175 @@
+"""One interface for the five models (MODELS.md 7).
+
+A ``ReenactModel`` owns every network of one method (generator side and discriminators) and
+splits inference the same way for all five:
+
+* ``encode_target(target) -> TargetCache``: once per target photo (fixed-shape tensors);
+* ``drive(cache, condition) -> image``: per frame, ``[B,3,R,R]`` in [-1, 1] (the PyTorch path);
+* ``engines()``: the export contract: which modules become ONNX/TensorRT engines, with input
+  and output names, shapes and where each input comes from (the target cache, the condition,
+  or the driver's crop for models whose condition is computed from pixels).
+
+Training code lives in ``train/`` (one recipe per model) and never in the runtime.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Literal
+
+import torch
+from torch import nn
+
+TargetCache = dict[str, torch.Tensor]
+Condition = dict[str, torch.Tensor]
+Source = Literal["cache", "condition", "driver"]
+EngineKind = Literal["target", "driver", "drive"]
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One engine input or output: its name, static shape (batch 1), dtype and source."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+    source: Source = "condition"
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """An exportable module of a model.
+
+    kind: "target" runs once per target photo (its outputs fill the cache); "driver" runs per
+    frame on the driver's crop before the condition is formed (2CET-GAN's encoder); "drive"
+    runs per frame and generates the image. ``build()`` returns a module in eval mode whose
+    ``forward`` takes the inputs positionally in ``inputs`` order and returns the outputs (a
+    tensor, or a tuple in ``outputs`` order).
+    """
+
+    name: str
+    kind: EngineKind
+    build: Callable[[], nn.Module]
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    onnx_atol: float = 1e-4
+    min_psnr_db: float = 35.0
+
+    def sample_inputs(self, generator: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
+        """Random inputs of the declared shapes (for export tracing and parity checks)."""
+        return tuple(torch.rand(s.shape, generator=generator) * 2 - 1 for s in self.inputs)
+
+
+@dataclass(frozen=True)
+class TargetInput:
+    """What a model may use of the target photo, already aligned to its crop.
+
+    crop: ``[1,3,R,R]`` in [-1,1]; lmk68: ``[1,68,2]`` crop pixels (pixel centres at integers);
+    aus: ``[1,17]`` in [0,1]; blendshapes: ``[1,52]``; label: ``[1]`` int64 index into
+    ``EXPRESSION_CLASSES`` (0 = neutral); neutral: ``[1]`` bool, the photo looks neutral.
+    """
+
+    crop: torch.Tensor
+    lmk68: torch.Tensor
+    aus: torch.Tensor
+    blendshapes: torch.Tensor
+    label: torch.Tensor
+    neutral: torch.Tensor
+
+
+@dataclass
+class ModelConfig:
+    """Options every model has. Subclasses add their own fields (all with defaults)."""
+
+    width: float = 1.0  # multiplier on every hidden channel / FC width (1.0 = the paper's sizes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} option(s): {sorted(unknown)}; known: {sorted(names)}")
+        cfg = cls(**d)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        if not 0 < self.width <= 4:
+            raise ValueError(f"width must be in (0, 4], got {self.width}")
+
+
+class ReenactModel(nn.Module):
+    """Base class of the five models. Subclasses set the class attributes and implement the methods."""
+
+    model_id: ClassVar[str]
+    res: ClassVar[int]
+    Config: ClassVar[type[ModelConfig]] = ModelConfig
+    generator_names: ClassVar[tuple[str, ...]]  # attributes holding generator-side nets (EMA'd, exported)
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+
+    # -- runtime ----------------------------------------------------------------------------
+    def encode_target(self, target: TargetInput) -> TargetCache:
+        raise NotImplementedError
+
+    def drive(self, cache: TargetCache, cond: Condition) -> torch.Tensor:
+        raise NotImplementedError
+
+    def neutral_condition(self, cache: TargetCache, target: TargetInput) -> Condition:
+        """The condition that keeps the target as it is (its own landmarks, code 0, its own AUs...)."""
+        raise NotImplementedError
+
+    def condition_from_frame(self, frame: TargetInput) -> Condition:
+        """The condition asking for the expression an aligned frame shows (its landmarks, label, AUs,
+        or its code from the driver encoder): used for self-reenactment, training samples and tests."""
+        raise NotImplementedError
+
+    def engines(self) -> list[EngineSpec]:
+        raise NotImplementedError
+
+    # -- helpers ----------------------------------------------------------------------------
+    def generator_modules(self) -> dict[str, nn.Module]:
+        return {n: getattr(self, n) for n in self.generator_names}
+
+    def condition_keys(self) -> tuple[str, ...]:
+        return tuple(s.name for e in self.engines() if e.kind == "drive" for s in e.inputs if s.source == "condition")
+
+
+_REGISTRY: dict[str, type[ReenactModel]] = {}
+
+
+def register_model(cls: type[ReenactModel]) -> type[ReenactModel]:
+    """Class decorator: make a model available by its ``model_id``."""
+    mid = cls.model_id
+    if mid in _REGISTRY:
+        raise ValueError(f"model id {mid!r} registered twice")
+    _REGISTRY[mid] = cls
+    return cls
+
+
+def _load_builtin() -> None:
+    from . import cefgan, cet2, exprgan, gcgan, lmklabel  # noqa: F401  (they register themselves)
+
+
+def list_models() -> list[str]:
+    _load_builtin()
+    return sorted(_REGISTRY)
+
+
+def model_class(model_id: str) -> type[ReenactModel]:
+    _load_builtin()
+    if model_id not in _REGISTRY:
+        raise KeyError(f"unknown model {model_id!r}; available: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[model_id]
+
+
+def build_model(model_id: str, **options: Any) -> ReenactModel:
+    """Build a model from its id and config options, e.g. ``build_model("gcgan", width=0.25)``."""
+    cls = model_class(model_id)
+    return cls(cls.Config.from_dict(options))

@@ -1,0 +1,1 @@
+"""Placeholder until the cet2 model wrapper lands."""

@@ -1,0 +1,64 @@
+"""GC-GAN (MODELS.md 1), id ``gcgan``: a 68-point landmark vector drives a 64x64 U-Net-like generator."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .base import EngineSpec, ModelConfig, ReenactModel, TargetCache, TargetInput, TensorSpec, register_model
+from .nets.gcgan import N_LMK, RES, Z_I, GCGANDiscriminator, GCGANDrive, GCGANGenerator, GCGANTargetEncoder
+from .nets.common import ch
+
+
+def lmk_to_vector(lmk68: torch.Tensor, res: int = RES) -> torch.Tensor:
+    """``[B,68,2]`` crop pixels (centres at integers) -> ``[B,136]`` in [-1,1], interleaved x0,y0,x1,..."""
+    return ((lmk68 + 0.5) * (2.0 / res) - 1.0).reshape(lmk68.shape[0], -1)
+
+
+def vector_to_lmk(vec: torch.Tensor, res: int = RES) -> torch.Tensor:
+    return (vec.reshape(vec.shape[0], -1, 2) + 1.0) * (res / 2.0) - 0.5
+
+
+@dataclass
+class GCGANConfig(ModelConfig):
+    pass
+
+
+@register_model
+class GCGAN(ReenactModel):
+    """Generator side: G_enc, G_dec, L_enc, L_dec (``gen``); critic ``disc``."""
+
+    model_id = "gcgan"
+    res = RES
+    Config = GCGANConfig
+    generator_names = ("gen",)
+
+    def __init__(self, cfg: GCGANConfig):
+        super().__init__(cfg)
+        self.gen = GCGANGenerator(cfg.width)
+        self.disc = GCGANDiscriminator(cfg.width)
+
+    def encode_target(self, target: TargetInput) -> TargetCache:
+        z_id, e1, e2, e3 = self.gen.g_enc(target.crop)
+        return {"z_id": z_id, "e1": e1, "e2": e2, "e3": e3}
+
+    def drive(self, cache: TargetCache, cond: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.gen.g_dec(cache["z_id"], self.gen.l_enc(cond["lmk"]), cache["e1"], cache["e2"], cache["e3"])
+
+    def neutral_condition(self, cache: TargetCache, target: TargetInput) -> dict[str, torch.Tensor]:
+        return {"lmk": lmk_to_vector(target.lmk68, self.res)}
+
+    def condition_from_frame(self, frame: TargetInput) -> dict[str, torch.Tensor]:
+        return {"lmk": lmk_to_vector(frame.lmk68, self.res)}
+
+    def engines(self) -> list[EngineSpec]:
+        w = self.cfg.width
+        c1, c2, c3 = ch(64, w), ch(128, w), ch(256, w)
+        cache = (TensorSpec("z_id", (1, Z_I), source="cache"), TensorSpec("e1", (1, c1, 32, 32), source="cache"),
+                 TensorSpec("e2", (1, c2, 16, 16), source="cache"), TensorSpec("e3", (1, c3, 8, 8), source="cache"))
+        img = TensorSpec("img", (1, 3, RES, RES), source="cache")
+        return [
+            EngineSpec("gcgan_encode", "target", lambda: GCGANTargetEncoder(self.gen).eval(), (img,), cache),
+            EngineSpec("gcgan_drive", "drive", lambda: GCGANDrive(self.gen).eval(),
+                       (TensorSpec("lmk", (1, N_LMK)),) + cache, (TensorSpec("img", (1, 3, RES, RES)),)),
+        ]

@@ -1,0 +1,1 @@
+"""Placeholder until the lmklabel model wrapper lands."""

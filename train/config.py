@@ -1,0 +1,43 @@
+"""Typed options of a training run (``reenact train``); saved resolved in every run folder."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+@dataclass
+class TrainOptions:
+    model: str                                   # registered model id
+    data: str                                    # prepared dataset folder
+    steps: int = 10_000                          # generator steps in all (stages share them)
+    seed: int = 0                                # model init, batch sampling and noise
+    out: str = "runs"                            # parent of the numbered run folders
+    tag: str = ""                                # appended to the run folder's name
+    device: str = "auto"                         # "auto" = CUDA when available, else CPU
+    amp: bool = True                             # bf16 autocast on CUDA (ignored on CPU)
+    limit: int | None = None                     # train on the first N frames only (smoke tests)
+    sample_every: int = 500                      # sample grid image every N steps (0 = never)
+    ckpt_every: int = 1000                       # checkpoint every N steps (and at the end)
+    log_every: int = 50                          # TensorBoard scalars every N steps
+    vgg19: str | None = None                     # local torchvision VGG19 state dict for perceptual losses
+    model_options: dict[str, Any] = field(default_factory=dict)   # e.g. {"width": 0.5}
+    recipe_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"batch": 8, "lr": 1e-4}
+    resume: str | None = None                    # run folder (or checkpoint) to continue
+
+    def validate(self) -> None:
+        if self.steps < 1:
+            raise ValueError("steps must be >= 1")
+        for name in ("sample_every", "ckpt_every", "log_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError("limit must be >= 1")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+DeviceKind = Literal["cpu", "cuda"]

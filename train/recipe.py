@@ -1,0 +1,151 @@
+"""What a model supplies to the one training loop: losses and a plan (StyleGAN3-style phases).
+
+A ``Recipe`` builds a ``TrainingPlan``: named optimizers, stages that each run a list of phases
+for a share of the steps, the generator-side modules to keep an EMA of, and per-optimizer
+learning-rate multipliers as functions of training progress. A phase's ``loss(step)`` draws its
+own batch through ``recipe.rng`` (seeded by the loop) and returns ``(loss, stats)``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+import torch
+from torch import nn
+
+from reenact.models.base import ReenactModel
+
+from .data import TrainData
+from .features import FeatureLoss
+
+LossFn = Callable[[int], tuple[torch.Tensor, dict[str, float]]]
+
+
+@dataclass
+class Phase:
+    name: str                 # shown in logs, e.g. "D" or "G"
+    optimizer: str            # key into TrainingPlan.optimizers
+    loss: LossFn
+    repeats: int = 1          # e.g. n_critic for a critic phase
+
+
+@dataclass
+class Stage:
+    name: str
+    fraction: float           # share of the total steps
+    phases: list[Phase]
+    on_start: Callable[[], None] | None = None   # e.g. copy weights into a cascade
+
+
+@dataclass
+class TrainingPlan:
+    optimizers: dict[str, torch.optim.Optimizer]
+    stages: list[Stage]
+    lr_schedules: dict[str, Callable[[int, int], float]] = field(default_factory=dict)  # (step, total) -> x lr
+    watch: str = "rec"        # the reconstruction/cycle statistic a person should watch fall
+
+    def stage_bounds(self, total: int) -> list[tuple[Stage, int, int]]:
+        """[(stage, first step, end step)] covering ``range(total)``."""
+        s = sum(st.fraction for st in self.stages)
+        out, start = [], 0
+        for k, st in enumerate(self.stages):
+            end = total if k == len(self.stages) - 1 else start + int(round(total * st.fraction / s))
+            out.append((st, start, end))
+            start = end
+        return out
+
+
+@dataclass
+class RecipeConfig:
+    """Hyper-parameters every recipe has; each recipe subclasses it with its own fields and defaults."""
+
+    batch: int = 16
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    n_critic: int = 1
+    ema_beta: float = 0.999
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RecipeConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} option(s): {sorted(unknown)}; known: {sorted(names)}")
+        d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        return cls(**d)
+
+
+class Recipe:
+    """Losses and plan of one model. Subclasses set ``model_id``, ``Config``, ``pairs`` and implement ``plan``."""
+
+    model_id: ClassVar[str]
+    Config: ClassVar[type[RecipeConfig]] = RecipeConfig
+    needs_pairs: ClassVar[bool] = False
+    # a tiny CPU configuration for the test suite: (model options, recipe options, steps in which
+    # the watched loss must halve on 8 real frames)
+    tiny: ClassVar[tuple[dict, dict, int]] = ({"width": 0.125}, {"batch": 8}, 200)
+
+    def __init__(self, model: ReenactModel, cfg: RecipeConfig, data: TrainData, features: FeatureLoss):
+        self.model = model
+        self.cfg = cfg
+        self.data = data
+        self.features = features
+        self.rng = torch.Generator().manual_seed(0)  # re-seeded by the loop every step
+        if self.needs_pairs:
+            data.require_pairs(self.model_id)
+
+    def plan(self) -> TrainingPlan:
+        raise NotImplementedError
+
+    def samples(self, index: torch.Tensor) -> list[torch.Tensor]:
+        """Rows of a sample grid for frames ``index``: each ``[n,3,R,R]`` in [-1,1] (e.g. input, target, output)."""
+        raise NotImplementedError
+
+    # -- helpers ----------------------------------------------------------------------------
+    def adam(self, *modules: nn.Module, lr: float | None = None, betas=None, weight_decay: float = 0.0):
+        params = [p for m in modules for p in m.parameters()]
+        return torch.optim.Adam(params, lr=self.cfg.lr if lr is None else lr,
+                                betas=self.cfg.betas if betas is None else betas, weight_decay=weight_decay)
+
+
+_RECIPES: dict[str, type[Recipe]] = {}
+
+
+def register_recipe(cls: type[Recipe]) -> type[Recipe]:
+    if cls.model_id in _RECIPES:
+        raise ValueError(f"recipe for {cls.model_id!r} registered twice")
+    _RECIPES[cls.model_id] = cls
+    return cls
+
+
+def recipe_class(model_id: str) -> type[Recipe]:
+    from . import recipes  # noqa: F401  (registers the built-in recipes)
+
+    if model_id not in _RECIPES:
+        raise KeyError(f"no training recipe for {model_id!r}; available: {', '.join(sorted(_RECIPES))}")
+    return _RECIPES[model_id]
+
+
+# -- loss helpers shared by the recipes ------------------------------------------------------
+def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
+                     fake: torch.Tensor) -> torch.Tensor:
+    """WGAN-GP: E[(||grad critic(x~)||_2 - 1)^2] at random interpolates x~ of real and fake."""
+    eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
+    x = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def r1_penalty(logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """R1: 0.5 E||grad D(x)||^2 on real images (``real`` must require grad)."""
+    (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
+    return 0.5 * grad.pow(2).flatten(1).sum(1).mean()
+
+
+def requires_grad(module: nn.Module, flag: bool) -> None:
+    for p in module.parameters():
+        p.requires_grad_(flag)

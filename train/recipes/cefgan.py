@@ -1,0 +1,1 @@
+"""Training recipe for cefgan (placeholder until it lands)."""

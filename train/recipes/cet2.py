@@ -1,0 +1,1 @@
+"""Training recipe for cet2 (placeholder until it lands)."""

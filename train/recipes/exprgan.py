@@ -1,0 +1,1 @@
+"""Training recipe for exprgan (placeholder until it lands)."""

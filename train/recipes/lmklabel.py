@@ -1,0 +1,1 @@
+"""Training recipe for lmklabel (placeholder until it lands)."""
