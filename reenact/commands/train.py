@@ -77,7 +77,13 @@ def run(a: argparse.Namespace) -> int:
         trainer = Trainer(opts)
     except (ValueError, KeyError) as e:
         raise SystemExit(f"reenact train: {e}")
-    run_dir = trainer.run()
+    try:
+        run_dir = trainer.run()
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
     if trainer.dist.main:
         print(f"trained {opts.model} for {trainer.step} steps -> {run_dir}")
     return 0
