@@ -47,7 +47,6 @@ def test_counts_shapes_and_dtypes(prepared):
     assert len(ds) == n and ds.sizes == (64, 128)
     expect = {"crops_64": ((n, 64, 64, 3), np.uint8), "crops_128": ((n, 128, 128, 3), np.uint8),
               "crops_64_offsets": ((n + 1,), np.int64), "crops_128_offsets": ((n + 1,), np.int64),
-              "lmk68_64": ((n, 68, 2), np.float32), "lmk68_128": ((n, 68, 2), np.float32),
               "landmarks": ((n, 478, 3), np.float32), "blendshapes": ((n, 52), np.float32),
               "aus": ((n, 17), np.float32), "pose": ((n, 3), np.float32), "pose44": ((n, 4, 4), np.float32),
               "label": ((n,), np.int8), "neutral": ((n,), np.bool_), "clip": ((n,), np.int32),
@@ -119,7 +118,7 @@ def test_labels_in_range(prepared):
 def test_meta(prepared):
     info, ds = prepared
     meta = json.loads((ds.path / "meta.json").read_text())
-    assert meta["format"] == FORMAT == "reenact-dataset" and meta["version"] == VERSION == 2
+    assert meta["format"] == FORMAT == "reenact-dataset" and meta["version"] == VERSION == 3
     assert meta["sizes"] == [64, 128] and meta["every"] == 4
     c = meta["counts"]
     assert (c["clips"], c["frames_kept"], c["frames_skipped"], c["train"] + c["val"]) == (2, 55, 0, 55)
@@ -212,10 +211,10 @@ def test_load_errors(tmp_path, prepared):
     bad.mkdir()
     meta = json.loads((prepared[1].path / "meta.json").read_text())
     (bad / "meta.json").write_text(json.dumps({**meta, "version": 99}))
-    with pytest.raises(InputFileError, match=r"version 99.*reads version 2"):
+    with pytest.raises(InputFileError, match=r"version 99.*reads version 3"):
         load_dataset(bad)
     (bad / "meta.json").write_text(json.dumps({**meta, "version": 1}))  # the raw-crops format
-    with pytest.raises(InputFileError, match=r"version 1.*reads version 2: prepare the dataset again"):
+    with pytest.raises(InputFileError, match=r"version 1.*reads version 3: prepare the dataset again"):
         load_dataset(bad)
     (bad / "meta.json").write_text(json.dumps({**meta, "format": "something-else"}))
     with pytest.raises(InputFileError, match="something-else"):

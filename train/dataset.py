@@ -5,15 +5,15 @@ aligned crops at each size, the 478-point mesh, blendshapes, AUs (MODELS.md 5.7)
 rule pseudo-labels and the neutral flag (MODELS.md 2.7, baseline = ``clip_baseline`` of the clip),
 clip / person / frame index and time. ``load_dataset`` memory-maps it back.
 
-On-disk format (a folder, format "reenact-dataset", version 2)::
+On-disk format (a folder, format "reenact-dataset", version 3)::
 
     meta.json                 format, version, sizes, counts, clips, persons, split, names, template
     crops_<R>.jpg.bin.npy     [B]       uint8   aligned crops (DEFAULT_TEMPLATE unless given), each a
                                                 JPEG (quality 92) of the RGB crop, concatenated
     crops_<R>_offsets.npy     [N+1]     int64   crop i is bytes offsets[i]:offsets[i+1] of the blob
-    lmk68_<R>.npy             [N,68,2]  float32 iBUG-68 points in crop pixels
     affine_<R>.npy            [N,2,3]   float32 source-frame pixels -> crop pixels
-    landmarks.npy             [N,478,3] float32 mesh in source-frame pixels (z in x-pixel units)
+    landmarks.npy             [N,478,3] int16   mesh in source-frame pixels (z in x-pixel units),
+                                                fixed point: value / meta["landmark_scale"] (8 = 1/8 px)
     blendshapes.npy           [N,52]    float32
     aus.npy                   [N,17]    float32 in [0,1], ordered as meta["au_names"]
     pose.npy                  [N,3]     float32 yaw, pitch, roll (degrees)
@@ -26,7 +26,8 @@ On-disk format (a folder, format "reenact-dataset", version 2)::
 
 Plain ``.npy`` files (not ``.npz``) so ``np.load(mmap_mode="r")`` maps them without reading.
 ``Dataset.crops(R)`` decodes all crops of a size once (thread pool) into an in-memory
-``[N,R,R,3]`` uint8 array; ``Dataset.crop(R, i)`` decodes one.
+``[N,R,R,3]`` uint8 array; ``Dataset.crop(R, i)`` decodes one. ``Dataset.landmarks`` is the float32
+mesh; ``Dataset.landmarks68(R)`` (also ``ds["lmk68_R"]``) derives the crop's iBUG points from it.
 The folder is built beside ``out`` and moved into place only when complete.
 """
 from __future__ import annotations
@@ -58,7 +59,8 @@ from reenact.tracking import BLENDSHAPE_NAMES, FaceTracker
 log = logging.getLogger(__name__)
 
 FORMAT = "reenact-dataset"
-VERSION = 2
+VERSION = 3
+LANDMARK_SCALE = 8.0  # landmarks are stored as int16 in 1/8 px (coarser only for frames over 4095 px)
 JPEG_QUALITY = 92
 META = "meta.json"
 FOLDER_FPS = 30.0  # nominal time step for a folder of images
@@ -66,7 +68,7 @@ SPLITS = ("train", "val")
 
 # per-frame arrays that do not depend on the crop size: name -> (dtype, trailing shape)
 _COMMON = {
-    "landmarks": (np.float32, (478, 3)), "blendshapes": (np.float32, (52,)), "aus": (np.float32, (len(AU_NAMES),)),
+    "landmarks": (np.int16, (478, 3)), "blendshapes": (np.float32, (52,)), "aus": (np.float32, (len(AU_NAMES),)),
     "pose": (np.float32, (3,)), "pose44": (np.float32, (4, 4)), "label": (np.int8, ()), "neutral": (np.bool_, ()),
     "clip": (np.int32, ()), "person": (np.int32, ()), "frame": (np.int32, ()), "t": (np.float64, ()),
 }
@@ -74,7 +76,7 @@ _COMMON = {
 
 def _sized(size: int) -> dict[str, tuple[type, tuple[int, ...]]]:
     """Per-frame arrays of one crop size (the crops themselves are stored as a JPEG blob)."""
-    return {f"lmk68_{size}": (np.float32, (68, 2)), f"affine_{size}": (np.float32, (2, 3))}
+    return {f"affine_{size}": (np.float32, (2, 3))}
 
 
 def _blob_key(size: int) -> str:
@@ -296,7 +298,6 @@ def prepare_dataset(inputs: Sequence[str | os.PathLike], out: str | os.PathLike,
                         for a in aligners:
                             crop = a.crop(item.image, lmk)
                             cols[_blob_key(a.size)].append(_encode_jpeg(crop.image))
-                            cols[f"lmk68_{a.size}"].append(apply_affine(crop.M, to_ibug68(lmk)).astype(np.float32))
                             cols[f"affine_{a.size}"].append(crop.M.astype(np.float32))
                         rec["landmarks"].append(lmk)
                         rec["blendshapes"].append(np.asarray(face.blendshapes, np.float32))
@@ -353,9 +354,13 @@ def prepare_dataset(inputs: Sequence[str | os.PathLike], out: str | os.PathLike,
         spec = dict(_COMMON)
         for a in aligners:
             spec.update(_sized(a.size))
+        lmk_scale = LANDMARK_SCALE
         for key, (dtype, shape) in spec.items():
             parts = cols[key]
             arr = np.concatenate(parts) if key in _COMMON else np.stack(parts)  # per clip / per frame
+            if key == "landmarks":  # fixed point: 1/8 px, or coarser if a frame is over 4095 px
+                lmk_scale = min(LANDMARK_SCALE, 32767.0 / max(1.0, float(np.abs(arr).max())))
+                arr = np.round(arr * lmk_scale)
             arr = np.ascontiguousarray(arr.reshape((n, *shape)).astype(dtype, copy=False))
             np.save(tmp / f"{key}.npy", arr, allow_pickle=False)
             arrays_meta[key] = {"shape": list(arr.shape), "dtype": arr.dtype.str}
@@ -387,6 +392,7 @@ def prepare_dataset(inputs: Sequence[str | os.PathLike], out: str | os.PathLike,
             "class_names": list(EXPRESSION_CLASSES), "template": np.asarray(tmpl, float).tolist(),
             "template_is_default": bool(np.allclose(tmpl, DEFAULT_TEMPLATE)),
             "arrays": arrays_meta, "crops": {"codec": "jpeg", "quality": JPEG_QUALITY},
+            "landmark_scale": lmk_scale,
         }
         (tmp / META).write_text(json.dumps(meta, indent=1))
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes an owner-only folder
@@ -436,7 +442,7 @@ class Dataset:
     path: Path
     meta: dict
     arrays: dict[str, np.ndarray] = field(repr=False)
-    _decoded: dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+    _decoded: dict[int | str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
         return int(self.meta["counts"]["frames_kept"])
@@ -447,6 +453,10 @@ class Dataset:
         return None
 
     def __getitem__(self, name: str) -> np.ndarray:
+        if name == "landmarks":
+            return self.landmarks
+        if name.startswith("lmk68_") and name[6:].isdigit():
+            return self.landmarks68(int(name[6:]))
         try:
             return self.arrays[name]
         except KeyError:
@@ -525,8 +535,21 @@ class Dataset:
         self._decoded[size] = out
         return out
 
+    @property
+    def landmarks(self) -> np.ndarray:
+        """``[N,478,3]`` float32 mesh in source-frame pixels (stored as int16 fixed point)."""
+        if "landmarks" not in self._decoded:
+            self._decoded["landmarks"] = self.arrays["landmarks"].astype(np.float32) / self.meta["landmark_scale"]
+        return self._decoded["landmarks"]
+
     def landmarks68(self, size: int) -> np.ndarray:
-        return self[f"lmk68_{size}"]
+        """``[N,68,2]`` float32 iBUG points in crop pixels of ``size`` (derived from the mesh and the crop's affine)."""
+        key = f"lmk68_{size}"
+        if key not in self._decoded:
+            p = to_ibug68(self.landmarks)[..., :2]
+            A = np.asarray(self.arrays[f"affine_{size}"], np.float32)
+            self._decoded[key] = np.einsum("nij,nkj->nki", A[:, :, :2], p) + A[:, None, :, 2]
+        return self._decoded[key]
 
     def split(self, name: str) -> np.ndarray:
         """Frame indices of the "train" or "val" split (identity-disjoint)."""
