@@ -160,3 +160,20 @@ print("rank", rank, "world", tr.dist.world, "loss", tr.history[-1]["G/loss"])
     losses = [float(line.split("loss")[1]) for line in r.stdout.splitlines() if line.startswith("rank")]
     assert losses[0] != losses[1], "the two ranks should see different batches"
     assert len(list((tmp_path / "runs").iterdir())) == 1, "only rank 0 writes a run folder"
+
+
+def test_cli_train_dry_run_and_short_run(tiny_dataset, tmp_path, capsys):
+    from reenact.cli import main
+
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"model": {"width": 0.125}, "recipe": {"batch": 4}}))
+    assert main(["train", MODEL, "--data", str(tiny_dataset), "--config", str(cfg), "--set", "n_critic=1",
+                 "--dry-run"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["model_options"] == {"width": 0.125} and shown["recipe_options"] == {"batch": 4, "n_critic": 1}
+    assert main(["train", MODEL, "--data", str(tiny_dataset), "--config", str(cfg), "--set", "n_critic=1",
+                 "--steps", "2", "--out", str(tmp_path / "runs"), "--device", "cpu"]) == 0
+    assert "trained gcgan for 2 steps" in capsys.readouterr().out
+    assert (tmp_path / "runs" / "00000-gcgan" / "checkpoints" / "step-0000002.safetensors").is_file()
+    assert main(["train", MODEL, "--data", str(tmp_path / "missing")]) == 2
+    assert "does not exist" in capsys.readouterr().err
