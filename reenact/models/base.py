@@ -22,13 +22,18 @@ from torch import nn
 
 TargetCache = dict[str, torch.Tensor]
 Condition = dict[str, torch.Tensor]
-Source = Literal["cache", "condition", "driver"]
+Source = Literal["target", "cache", "condition", "driver"]
 EngineKind = Literal["target", "driver", "drive"]
 
 
 @dataclass(frozen=True)
 class TensorSpec:
-    """One engine input or output: its name, static shape (batch 1), dtype and source."""
+    """One engine input or output: its name, static shape (batch 1), dtype and source.
+
+    Sources of inputs: "target" (a target engine's input, from ``ReenactModel.target_feeds``),
+    "cache" (the per-target cache: target-engine outputs plus the target feeds), "condition"
+    (the per-frame condition) and "driver" (the driver's aligned crop, for driver engines).
+    """
 
     name: str
     shape: tuple[int, ...]
@@ -132,6 +137,10 @@ class ReenactModel(nn.Module):
 
     def engines(self) -> list[EngineSpec]:
         raise NotImplementedError
+
+    def target_feeds(self, target: TargetInput) -> TargetCache:
+        """Inputs of the target engines, by name; they also join the cache (e.g. the crop itself)."""
+        return {"crop": target.crop, "lmk_src": target.lmk68, "au_src": target.aus}
 
     # -- helpers ----------------------------------------------------------------------------
     def generator_modules(self) -> dict[str, nn.Module]:

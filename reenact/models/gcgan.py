@@ -56,9 +56,9 @@ class GCGAN(ReenactModel):
         c1, c2, c3 = ch(64, w), ch(128, w), ch(256, w)
         cache = (TensorSpec("z_id", (1, Z_I), source="cache"), TensorSpec("e1", (1, c1, 32, 32), source="cache"),
                  TensorSpec("e2", (1, c2, 16, 16), source="cache"), TensorSpec("e3", (1, c3, 8, 8), source="cache"))
-        img = TensorSpec("img", (1, 3, RES, RES), source="cache")
+        crop = TensorSpec("crop", (1, 3, RES, RES), source="target")
         return [
-            EngineSpec("gcgan_encode", "target", lambda: GCGANTargetEncoder(self.gen).eval(), (img,), cache),
+            EngineSpec("gcgan_encode", "target", lambda: GCGANTargetEncoder(self.gen).eval(), (crop,), cache),
             EngineSpec("gcgan_drive", "drive", lambda: GCGANDrive(self.gen).eval(),
                        (TensorSpec("lmk", (1, N_LMK)),) + cache, (TensorSpec("img", (1, 3, RES, RES)),)),
         ]
