@@ -1,0 +1,71 @@
+"""``reenact engines build [MODEL...]``: export ONNX, check parity and build TensorRT engines into the cache."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..cli import Command, register
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..models import list_models
+
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    b = sub.add_parser("build", help="build engines for models (default: all)")
+    b.add_argument("models", nargs="*", metavar="MODEL", help=f"models to build ({', '.join(list_models())})")
+    b.add_argument("--checkpoint", type=Path, action="append",
+                   help="trained weights (checkpoint file or run folder); repeat for several models")
+    b.add_argument("--width", type=float, default=None,
+                   help="without a checkpoint: build untrained networks of this width (for testing builds)")
+    b.add_argument("--precision", choices=("fp16", "fp32"), default="fp16")
+    b.add_argument("--cache", type=Path, help="engine cache folder (default: the user cache)")
+
+
+def run(a: argparse.Namespace) -> int:
+    import time
+
+    from tqdm import tqdm
+
+    from engines.build import build_engine
+    from engines.cache import EngineCache
+    from engines.tensorrt import require
+
+    from ..errors import ReenactError
+    from ..models import build_model, list_models
+    from ..models.weights import load_model
+
+    flav = require()
+    models = []
+    for ck in a.checkpoint or []:
+        models.append(load_model(ck))
+    wanted = a.models or ([] if models else list_models())
+    unknown = set(wanted) - set(list_models())
+    if unknown:
+        raise ReenactError(f"unknown model(s) {sorted(unknown)}; available: {', '.join(list_models())}")
+    for mid in wanted:
+        if not any(m.model_id == mid for m in models):
+            if a.width is None:
+                raise ReenactError(f"no weights for {mid}: pass --checkpoint (or --width W to build untrained "
+                                   f"networks for testing)")
+            models.append(build_model(mid, width=a.width).eval())
+    cache = EngineCache(a.cache)
+    jobs = [(m, s) for m in models for s in m.engines()]
+    rows = []
+    t0 = time.perf_counter()
+    for m, spec in tqdm(jobs, unit="engine", desc=f"build ({flav.name} {flav.version})", disable=None):
+        r = build_engine(m, spec, precision=a.precision, cache=cache)
+        rows.append((r.model, r.engine, r.precision, f"{r.onnx_max_diff:.1e}",
+                     "-" if r.fp16_psnr_db is None else f"{r.fp16_psnr_db:.1f}", f"{r.size_mb:.1f}",
+                     f"{r.seconds:.1f}", "cached" if r.cached else "built"))
+    head = ("model", "engine", "precision", "onnx max|d|", "fp16 dB", "MB", "s", "")
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    for row in (head, *rows):
+        print("  ".join(str(x).ljust(w) for x, w in zip(row, widths)))
+    print(f"{len(rows)} engine(s) in {time.perf_counter() - t0:.1f} s -> {cache.root} ({flav.name} {flav.version})")
+    return 0
+
+
+register(Command("engines", "Export ONNX and build TensorRT engines (cached, keyed by weights, shapes, GPU).",
+                 add_arguments, run,
+                 "examples:\n  reenact engines build gcgan --checkpoint runs/00003-gcgan\n"
+                 "  reenact engines build --width 0.25        # untrained networks: checks that every model builds"))

@@ -1,0 +1,136 @@
+"""Engines: every model exports to ONNX, matches PyTorch in ONNX Runtime, and builds a real
+TensorRT engine (TensorRT for RTX compiles ahead of time on the CPU); the cache invalidates."""
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import torch
+
+from engines import tensorrt as trtx
+from engines.build import build_engine
+from engines.cache import EngineCache
+from engines.export import export_onnx, onnx_parity, weights_hash
+from reenact.backends import OnnxRuntimeBackend, PyTorchBackend, select_backend
+from reenact.errors import ReenactError
+from reenact.models import build_model, list_models
+from reenact.models.base import TargetInput
+
+WIDTH = {"gcgan": 0.25, "lmklabel": 0.125, "cet2": 0.125, "exprgan": 0.125, "cefgan": 0.125}
+needs_trt = pytest.mark.skipif(trtx.flavour() is None, reason="TensorRT (for RTX) is not installed")
+
+
+def _model(mid: str):
+    torch.manual_seed(0)
+    return build_model(mid, width=WIDTH.get(mid, 0.125)).eval()
+
+
+def _target(res: int) -> TargetInput:
+    g = torch.Generator().manual_seed(1)
+    return TargetInput(torch.rand(1, 3, res, res, generator=g) * 2 - 1, torch.rand(1, 68, 2, generator=g) * res,
+                       torch.rand(1, 17, generator=g), torch.rand(1, 52, generator=g),
+                       torch.tensor([1]), torch.tensor([False]))
+
+
+@pytest.mark.parametrize("mid", list_models())
+def test_every_engine_exports_and_matches_pytorch(mid, tmp_path):
+    m = _model(mid)
+    for spec in m.engines():
+        path = export_onnx(spec, tmp_path / f"{spec.name}.onnx")
+        assert onnx_parity(spec, path) < spec.onnx_atol, spec.name
+
+
+@pytest.mark.parametrize("mid", list_models())
+def test_backends_agree_with_the_model(mid):
+    m = _model(mid)
+    t = _target(m.res)
+    with torch.no_grad():
+        ref = m.drive(m.encode_target(t), m.condition_from_frame(t))
+    for b in (PyTorchBackend(m, device="cpu"), OnnxRuntimeBackend(m)):
+        out = b.drive(b.encode_target(t), m.condition_from_frame(t))
+        assert out.shape == ref.shape and (out - ref).abs().max() < 1e-3, b.name
+
+
+@needs_trt
+@pytest.mark.slow
+@pytest.mark.parametrize("mid", list_models())
+def test_every_model_builds_a_tensorrt_engine(mid, tmp_path):
+    m = _model(mid)
+    cache = EngineCache(tmp_path)
+    for spec in m.engines():
+        r = build_engine(m, spec, cache=cache)
+        assert not r.cached and r.path.is_file() and r.size_mb > 0.01
+        assert r.precision in ("fp16", "fp16-norm32", "fp32")
+        if r.fp16_psnr_db is not None:
+            assert r.fp16_psnr_db >= spec.min_psnr_db
+        side = json.loads(r.path.with_suffix(".json").read_text())
+        assert side["key"]["flavour"] == trtx.flavour().name and side["key"]["gpu"] in ("aot",) + (
+            (trtx.gpu_compute_capability(),) if trtx.gpu_compute_capability() else ())
+        assert build_engine(m, spec, cache=cache).cached
+
+
+@needs_trt
+def test_cache_rebuilds_after_weights_change_and_refuses_bad_files(tmp_path, caplog):
+    m = _model("gcgan")
+    spec = next(s for s in m.engines() if s.kind == "drive")
+    cache = EngineCache(tmp_path)
+    first = build_engine(m, spec, cache=cache, precision="fp32")
+    assert build_engine(m, spec, cache=cache, precision="fp32").cached
+    # new weights: a new key, the old engine is removed as stale, a new one is built
+    with torch.no_grad():
+        next(m.gen.g_dec.parameters()).add_(0.01)
+    second = build_engine(m, spec, cache=cache, precision="fp32")
+    assert not second.cached and second.path != first.path and not first.path.exists()
+    # a truncated engine is detected and rebuilt, never returned
+    data = second.path.read_bytes()
+    second.path.write_bytes(data[: len(data) // 2])
+    with caplog.at_level(logging.WARNING):
+        third = build_engine(m, spec, cache=cache, precision="fp32")
+    assert not third.cached and "truncated" in caplog.text
+    assert third.path.read_bytes() != data[: len(data) // 2]
+    # a foreign engine (sidecar of another key copied in place) is refused
+    side = json.loads(third.path.with_suffix(".json").read_text())
+    side["key"]["flavour_version"] = "0.0"
+    third.path.with_suffix(".json").write_text(json.dumps(side))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert not build_engine(m, spec, cache=cache, precision="fp32").cached
+    assert "foreign" in caplog.text
+
+
+def test_weights_hash_tracks_weights():
+    m = _model("gcgan")
+    spec = m.engines()[-1]
+    h = weights_hash(spec.build())
+    assert h == weights_hash(spec.build())
+    with torch.no_grad():
+        next(m.gen.l_enc.parameters()).mul_(1.5)
+    assert weights_hash(spec.build()) != h
+
+
+def test_named_backend_that_is_missing_says_what_to_install():
+    m = _model("gcgan")
+    if not torch.cuda.is_available():
+        with pytest.raises(ReenactError, match="pip install"):
+            select_backend("tensorrt", m)
+    with pytest.raises(ReenactError, match="unknown backend"):
+        select_backend("magic", m)
+    assert select_backend("auto", m).name in ("onnxruntime", "pytorch", "tensorrt")
+
+
+@pytest.mark.gpu
+def test_tensorrt_engine_runs_on_the_gpu():
+    from engines.runner import EngineRunner
+
+    m = _model("gcgan").cuda()
+    spec = next(s for s in m.engines() if s.kind == "drive")
+    r = build_engine(m, spec)
+    runner = EngineRunner(r.path, cuda_graph=True)
+    inputs = {s.name: x.cuda() for s, x in zip(spec.inputs, spec.sample_inputs())}
+    a = runner(**inputs)["img"]
+    b = runner(**inputs)["img"]
+    assert a.data_ptr() != b.data_ptr(), "outputs must not alias the engine's buffers"
+    with torch.no_grad():
+        ref = spec.build()(*inputs.values())
+    assert (a.float() - ref).abs().max() < 0.05
