@@ -140,7 +140,8 @@ class ReenactModel(nn.Module):
 
     def target_feeds(self, target: TargetInput) -> TargetCache:
         """Inputs of the target engines, by name; they also join the cache (e.g. the crop itself)."""
-        return {"crop": target.crop, "lmk_src": target.lmk68, "au_src": target.aus}
+        return {"crop": target.crop, "img": target.crop, "img_src": target.crop, "lmk_src": target.lmk68,
+                "au_src": target.aus}
 
     # -- helpers ----------------------------------------------------------------------------
     def generator_modules(self) -> dict[str, nn.Module]:
