@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from reenact.models.base import ReenactModel
+from reenact.utils import dataclass_from_dict
 
 from .data import TrainData
 from .features import FeatureLoss
@@ -71,12 +72,7 @@ class RecipeConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RecipeConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown {cls.__name__} option(s): {sorted(unknown)}; known: {sorted(names)}")
-        d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
-        return cls(**d)
+        return dataclass_from_dict(cls, d)
 
 
 class Recipe:

@@ -20,6 +20,8 @@ from typing import Any, Callable, ClassVar, Literal
 import torch
 from torch import nn
 
+from ..utils import dataclass_from_dict
+
 TargetCache = dict[str, torch.Tensor]
 Condition = dict[str, torch.Tensor]
 Source = Literal["target", "cache", "condition", "driver"]
@@ -93,11 +95,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown {cls.__name__} option(s): {sorted(unknown)}; known: {sorted(names)}")
-        cfg = cls(**d)
+        cfg = dataclass_from_dict(cls, d)
         cfg.validate()
         return cfg
 
