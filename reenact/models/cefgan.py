@@ -1,1 +1,94 @@
-"""Placeholder until the cefgan model wrapper lands."""
+"""Cascade EF-GAN (MODELS.md 5), id ``cefgan``: 17 AU intensities drive a cascade of
+attention-based expression editors (global + eyes/nose/mouth branches, refiner) on the
+target's own 128x128 crop, with a learned AU interpolator for the intermediate targets.
+
+Nothing heavy can be cached (the AU planes enter at the first layer, MODELS.md 5.6): the
+target cache is just the aligned crop ``img_src`` and its AUs ``au_src``; the one engine
+``cefgan_drive`` runs the interpolator and every stage per frame. Every frame edits the
+still, never the previous output.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..geometry.align import DEFAULT_TEMPLATE
+from .base import EngineSpec, ModelConfig, ReenactModel, TargetCache, TargetInput, TensorSpec, register_model
+from .nets.cefgan import N_AUS, RES, AUCritic, CascadeEFGAN, CEFDiscriminator, CEFGANDrive, default_boxes
+
+
+def _centre(row_u: float, res: int = RES) -> tuple[int, int]:
+    """A row in crop units -> (row, col) in crop pixels (pixel centres at integers), horizontally centred."""
+    return int(round(row_u * res - 0.5)), res // 2
+
+
+# Patch centres (row, col) in the 128 crop. The paper centres each box on the mean keypoint
+# position over the training set [P]; the project's aligner maps every face onto
+# DEFAULT_TEMPLATE, so the mean positions are the template's: eyes = mean of the two eye
+# centres, nose = nose tip, mouth = mean of the mouth corners. A model trained on a dataset
+# prepared with its own template should pass that template's centres.
+EYES = _centre(float(DEFAULT_TEMPLATE[0:2, 1].mean()))    # (43, 64)
+NOSE = _centre(float(DEFAULT_TEMPLATE[2, 1]))             # (67, 64)
+MOUTH = _centre(float(DEFAULT_TEMPLATE[3:5, 1].mean()))   # (88, 64)
+
+
+@dataclass
+class CEFGANConfig(ModelConfig):
+    n_res: int = 6          # residual blocks per branch generator (the refiner has 3)
+    n_stages: int = 3       # EF-GANs in the cascade; 1 = the single-stage fast mode
+    n_aus: int = N_AUS      # AU intensities (the project's 17, [0,1])
+    eyes_center: tuple[int, int] = EYES
+    nose_center: tuple[int, int] = NOSE
+    mouth_center: tuple[int, int] = MOUTH
+
+    def validate(self) -> None:
+        super().validate()
+        if self.n_res < 0:
+            raise ValueError(f"n_res must be >= 0, got {self.n_res}")
+        if self.n_stages < 1:
+            raise ValueError(f"n_stages must be >= 1, got {self.n_stages}")
+        if self.n_aus < 1:
+            raise ValueError(f"n_aus must be >= 1, got {self.n_aus}")
+        default_boxes(self.eyes_center, self.nose_center, self.mouth_center)  # raises if a box leaves the crop
+
+
+@register_model
+class CEFGAN(ReenactModel):
+    """Generator side: the cascade with its shared AU interpolator (``cascade``); critics: the image
+    discriminator with its AU head (``disc``) and the Wasserstein critic on AU vectors (``au_critic``)."""
+
+    model_id = "cefgan"
+    res = RES
+    Config = CEFGANConfig
+    generator_names = ("cascade",)
+
+    def __init__(self, cfg: CEFGANConfig):
+        super().__init__(cfg)
+        w = cfg.width
+        self.cascade = CascadeEFGAN(w, cfg.n_res, cfg.n_stages, cfg.n_aus, tuple(cfg.eyes_center),
+                                    tuple(cfg.nose_center), tuple(cfg.mouth_center))
+        self.disc = CEFDiscriminator(w, cfg.n_aus)
+        self.au_critic = AUCritic(cfg.n_aus, w)
+
+    # -- runtime ----------------------------------------------------------------------------
+    def encode_target(self, target: TargetInput) -> TargetCache:
+        return {"img_src": target.crop, "au_src": target.aus}
+
+    def drive(self, cache: TargetCache, cond: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.cascade(cache["img_src"], cache["au_src"], cond["au_tgt"]).clamp(-1.0, 1.0)
+
+    def neutral_condition(self, cache: TargetCache, target: TargetInput) -> dict[str, torch.Tensor]:
+        return {"au_tgt": cache["au_src"]}
+
+    def condition_from_frame(self, frame: TargetInput) -> dict[str, torch.Tensor]:
+        return {"au_tgt": frame.aus}
+
+    def engines(self) -> list[EngineSpec]:
+        n = self.cfg.n_aus
+        # With n_stages == 1 the exported graph drops au_src (unused); the module still takes it.
+        inputs = (TensorSpec("img_src", (1, 3, RES, RES), source="cache"),
+                  TensorSpec("au_src", (1, n), source="cache"),
+                  TensorSpec("au_tgt", (1, n), source="condition"))
+        return [EngineSpec("cefgan_drive", "drive", lambda: CEFGANDrive(self.cascade).eval(), inputs,
+                           (TensorSpec("img", (1, 3, RES, RES)),))]

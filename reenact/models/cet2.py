@@ -1,1 +1,120 @@
-"""Placeholder until the cet2 model wrapper lands."""
+"""2CET-GAN (Hu, Aldausari, Mohammadi, 2022), id ``cet2``: MODELS.md section 3.
+
+A grey-face encoder E maps a face to a 32-d expression code (0 = neutral); the generator
+G(x, code) (StarGAN v2 blocks, no mapping network) re-renders x with that expression.
+
+Inference split (3.6):
+
+* ``cet2_target`` (kind "target", once per target photo): crop -> ``h`` = G.encode(clamp(G(crop, 0))),
+  i.e. the target is neutralised first and its 16x16 feature map is cached;
+* ``cet2_encode`` (kind "driver", per frame): the driver's grey crop ``drv_gray`` -> ``code_raw``
+  (the runtime retargets it against the calibration reference and filters it);
+* ``cet2_decode`` (kind "drive", per frame): ``h`` from the cache and ``code`` from the condition
+  -> image, clamped to [-1, 1] (G has no output tanh).
+
+``condition_from_frame`` gives the raw code E(grey(crop)) (no retargeting); ``neutral_condition``
+is code 0.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .base import EngineSpec, ModelConfig, ReenactModel, TargetCache, TargetInput, TensorSpec, register_model
+from .nets.cet2 import (CODE_DIM, RES, Cet2Decode, Cet2Discriminator, Cet2Encode, Cet2Encoder, Cet2Generator,
+                        Cet2TargetEncoder, to_gray)
+
+
+def _he_init(m: nn.Module) -> None:
+    """StarGAN v2's ``he_init``: kaiming normal (fan_in, relu) weights and zero biases on convs and linears."""
+    if isinstance(m, (nn.Conv2d, nn.Linear)):
+        nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+
+@dataclass
+class Cet2Config(ModelConfig):
+    code_dim: int = CODE_DIM   # 32 as in the paper [P] (the authors' code defaults to 64 [C])
+    skip_neutral_target: bool = True  # encode_target: no G(x, 0) pass when the photo is flagged neutral [D]
+    # weight init: "pytorch" = PyTorch's defaults, as the 2CET-GAN code [C]; "he" = StarGAN v2's he_init
+    # (kaiming normal, fan_in, relu gain; zero biases) on every conv / linear of G, E and D
+    init: str = "pytorch"
+
+    def validate(self) -> None:
+        super().validate()
+        if self.init not in ("pytorch", "he"):
+            raise ValueError(f"init must be 'pytorch' or 'he', got {self.init!r}")
+        if self.code_dim < 1:
+            raise ValueError(f"code_dim must be >= 1, got {self.code_dim}")
+
+
+@register_model
+class Cet2(ReenactModel):
+    """Generator ``G`` (split at ``h``), expression encoder ``E`` (grey input); discriminator ``D``
+    with one logit per face type (0 neutral, 1 emotional). ``G`` and ``E`` are EMA'd and exported."""
+
+    model_id = "cet2"
+    res = RES
+    Config = Cet2Config
+    generator_names = ("G", "E")
+
+    def __init__(self, cfg: Cet2Config):
+        super().__init__(cfg)
+        self.G = Cet2Generator(cfg.width, cfg.code_dim)
+        self.E = Cet2Encoder(cfg.width, cfg.code_dim)
+        self.D = Cet2Discriminator(cfg.width)
+        if cfg.init == "he":
+            self.apply(_he_init)
+
+    @property
+    def code_dim(self) -> int:
+        return self.cfg.code_dim
+
+    # -- helpers ----------------------------------------------------------------------------
+    def encode_code(self, rgb: torch.Tensor) -> torch.Tensor:
+        """RGB ``[B,3,R,R]`` in [-1,1] -> raw expression code ``[B,code_dim]`` (E on the channel mean)."""
+        return self.E(to_gray(rgb))
+
+    def zero_code(self, n: int, like: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(n, self.code_dim, dtype=like.dtype, device=like.device)
+
+    # -- runtime ----------------------------------------------------------------------------
+    def encode_target(self, target: TargetInput) -> TargetCache:
+        """``h`` of the neutralised target; photos flagged neutral skip the G(x, 0) pass [D] when
+        ``skip_neutral_target`` is set (the ``cet2_target`` engine always neutralises)."""
+        crop = target.crop
+        neutral = target.neutral.reshape(-1).bool().to(crop.device)
+        if self.cfg.skip_neutral_target and bool(neutral.all()):
+            return {"h": self.G.encode(crop)}
+        h = Cet2TargetEncoder(self.G, neutralise=True)(crop)
+        if self.cfg.skip_neutral_target and bool(neutral.any()):
+            h = torch.where(neutral[:, None, None, None], self.G.encode(crop), h)
+        return {"h": h}
+
+    def drive(self, cache: TargetCache, cond: dict[str, torch.Tensor]) -> torch.Tensor:
+        return Cet2Decode(self.G)(cache["h"], cond["code"])
+
+    def neutral_condition(self, cache: TargetCache, target: TargetInput) -> dict[str, torch.Tensor]:
+        """Code 0: the neutralised target."""
+        return {"code": self.zero_code(cache["h"].shape[0], cache["h"])}
+
+    def condition_from_frame(self, frame: TargetInput) -> dict[str, torch.Tensor]:
+        """The frame's raw code E(grey(crop)); retargeting against a calibration reference is the runtime's."""
+        return {"code": self.encode_code(frame.crop)}
+
+    def engines(self) -> list[EngineSpec]:
+        c = self.G.h_channels
+        h = TensorSpec("h", (1, c, RES // 8, RES // 8), source="cache")
+        return [
+            EngineSpec("cet2_target", "target", lambda: Cet2TargetEncoder(self.G, neutralise=True).eval(),
+                       (TensorSpec("img", (1, 3, RES, RES), source="cache"),), (h,)),
+            EngineSpec("cet2_encode", "driver", lambda: Cet2Encode(self.E).eval(),
+                       (TensorSpec("drv_gray", (1, 1, RES, RES), source="driver"),),
+                       (TensorSpec("code_raw", (1, self.code_dim)),)),
+            EngineSpec("cet2_decode", "drive", lambda: Cet2Decode(self.G).eval(),
+                       (h, TensorSpec("code", (1, self.code_dim), source="condition")),
+                       (TensorSpec("img", (1, 3, RES, RES)),)),
+        ]

@@ -1,1 +1,297 @@
-"""Training recipe for cefgan (placeholder until it lands)."""
+"""Cascade EF-GAN training (MODELS.md 5.4): GANimation-style losses [D], two-step schedule [P].
+
+Schedule [P]:
+  1. "single": one EF-GAN (the cascade's first stage) learns to go from y_src to y_tgt in one step.
+     The later stages are kept equal to it (so the loop's EMA of them is right when step 2 starts),
+     and the AU interpolator is warmed up on its own loss alone (no images) [D].
+  2. "cascade": its weights are copied into every stage (``CascadeEFGAN.init_from_single``), with
+     their Adam moments [D], and the stages and the shared interpolator are fine-tuned end to end.
+With ``n_stages == 1`` (fast mode) only step 1 runs.
+
+Per stage k of the cascade (the cascade loss is the equal-weight sum over stages [P]):
+  L = L_adv + λ1·L_cond + λ2·L_cont + λ3·L_attn (+ λ4·L_interp once for the interpolator)
+  L_adv   WGAN-GP on each stage's output (critic score = mean of D's 2x2 patch scores), λ_gp 10;
+          D sees every stage's output as a fake;
+  L_cond  MSE between D's AU head on the stage's output and y_k (D's AU head learns the real AUs);
+  L_cont  cycle L1: stage k edits its output back to its input's AUs y_(k-1) (y_0 = the source AUs)
+          and is compared with its input (GANimation's cycle, per stage; in step 1 this is the
+          single EF-GAN's cycle back to the source AUs);
+  L_attn  mean(1 - M_A) + 1e-5·TV(M_A), summed over the 4 branches and the refiner, forward and
+          cycle pass. MODELS.md writes mean(M_A) citing GANimation, but GANimation penalises the
+          mask that keeps the *input* (its I = A·I_in + (1-A)·C); with EF-GAN's I = M_A·M_C +
+          (1-M_A)·I_in that mask is 1 - M_A. Penalising M_A itself pushes straight to the "nothing
+          is edited" saturation of 5.9; ``attn_mask="edit"`` selects it. TV is summed over pixels
+          (as GANimation) and averaged over the batch;
+  L_interp  -C(y_k) + ||y_k - ỹ_k||_1 (sum over AUs) for the interpolated targets k < n, ỹ_k the
+          evenly spaced pseudo-targets, C the AU critic trained with WGAN-GP on the dataset's AUs.
+The source AUs are the input frame's own, the target AUs those of another random frame.
+Weights [D]: λ1 4000, λ2 10, λ3 0.1, λ4 1; Adam 1e-4, β (0.5, 0.999), batch 25, 5 critic steps;
+"30 epochs with linear decay over the last 10": each stage decays linearly over its last third
+(``decay_fraction``). Note GANimation's code divides its AU MSE by the batch size as well, so its
+4000 acts as 160 at batch 25; λ1 here multiplies the plain mean (MODELS.md's weight).
+
+Stats (phase G): ``cyc`` (the cycle L1, mean over stages: the watched statistic, both steps),
+``cond`` (mean over stages), ``adv``, ``attn``, the mean attention per branch ``attn_<branch>``
+over the stages (saturation risk, 5.9), in the cascade the PSNR of each stage's output to the
+source ``psnr_s<k>`` (error accumulation, 5.9) and ``interp``/``interp_l1``; phase D: ``wdist``,
+``gp``, ``au_real`` (the AU head's MSE on real frames); phase C: the AU critic's ``wdist``, ``gp``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..recipe import Phase, Recipe, RecipeConfig, Stage, TrainingPlan, gradient_penalty, register_recipe, requires_grad
+
+BRANCHES = ("global", "eyes", "nose", "mouth", "refine")
+
+
+@dataclass
+class CEFGANRecipeConfig(RecipeConfig):
+    batch: int = 25
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    n_critic: int = 5
+    w_cond: float = 4000.0        # λ1, AU condition (MSE of D's AU head)
+    w_cyc: float = 10.0           # λ2, cycle L1
+    w_attn: float = 0.1           # λ3, attention mean
+    w_tv: float = 1e-5            # attention total variation (inside L_attn)
+    attn_mask: str = "keep"       # the mask whose mean L_attn penalises: "keep" = 1 - M_A (GANimation's), "edit" = M_A
+    w_interp: float = 1.0         # λ4, interpolator loss
+    w_interp_l1: float = 1.0      # L1 to the pseudo-targets inside L_interp
+    w_gp: float = 10.0            # λ_gp for both critics
+    single_fraction: float = 0.5  # share of the steps for schedule step 1 (the single EF-GAN)
+    interp_warmup: bool = True    # train the interpolator (its own loss only) during step 1 too [D]
+    interp_repeats: int = 1       # interpolator updates per step during that warm-up (an MLP: cheap)
+    decay_fraction: float = 1 / 3  # linear lr decay over this last share of each stage
+
+
+def _tv(m: torch.Tensor) -> torch.Tensor:
+    """Total variation of Bx1xHxW maps: sum of absolute neighbour differences, mean over the batch."""
+    tv = (m[:, :, 1:] - m[:, :, :-1]).abs().flatten(1).sum(1) + (m[..., 1:] - m[..., :-1]).abs().flatten(1).sum(1)
+    return tv.mean()
+
+
+@register_recipe
+class CEFGANRecipe(Recipe):
+    model_id = "cefgan"
+    Config = CEFGANRecipeConfig
+    # 3 stages at the smallest width; 18 steps of the single EF-GAN, then 12 of the cascade (one CPU thread:
+    # ~0.7 s and ~2.3 s a step); λ1 lowered to 1000 (700 leaves too little AU effect), 1 critic step, lr 1e-3
+    # without decay, a quicker interpolator warm-up.
+    tiny = ({"width": 0.125, "n_res": 1},
+            {"batch": 2, "n_critic": 1, "lr": 1e-3, "w_cond": 1000.0, "single_fraction": 0.6, "decay_fraction": 0.0,
+             "interp_repeats": 10}, 30)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._single = True   # which generator the last loss call trained (for ``samples``)
+
+    # -- plan -------------------------------------------------------------------------------
+    def plan(self) -> TrainingPlan:
+        m, c = self.model, self.cfg
+        if c.attn_mask not in ("keep", "edit"):
+            raise ValueError(f"attn_mask must be 'keep' or 'edit', got {c.attn_mask!r}")
+        if not 0.0 < c.single_fraction <= 1.0:
+            raise ValueError(f"single_fraction must be in (0, 1], got {c.single_fraction}")
+        casc = m.cascade
+        n = casc.n_stages
+        opts = {"D": self.adam(m.disc), "G1": self.adam(casc.stages[0])}
+        single = [Phase("D", "D", lambda s: self.d_loss(s, True), c.n_critic),
+                  Phase("G", "G1", lambda s: self.g_loss(s, True))]
+        if n > 1:
+            opts["C"] = self.adam(m.au_critic)
+            if c.interp_warmup:
+                opts["I"] = self.adam(casc.interp)
+                single += [Phase("C", "C", self.c_loss, c.n_critic), Phase("I", "I", self.i_loss, c.interp_repeats)]
+            opts["G"] = self.adam(casc)
+        stages = [Stage("single", c.single_fraction if n > 1 else 1.0, single, on_start=self._start_single)]
+        if n > 1:
+            stages.append(Stage("cascade", 1.0 - c.single_fraction,
+                                [Phase("D", "D", lambda s: self.d_loss(s, False), c.n_critic),
+                                 Phase("C", "C", self.c_loss, c.n_critic),
+                                 Phase("G", "G", lambda s: self.g_loss(s, False))],
+                                on_start=self._start_cascade))
+        self._opts = opts
+        plan = TrainingPlan(opts, stages, watch="cyc")
+
+        def decay(step: int, total: int) -> float:
+            for _st, a, b in plan.stage_bounds(total):
+                if a <= step < b:
+                    knee = b - c.decay_fraction * (b - a)
+                    return 1.0 if step < knee else max(0.0, (b - step) / max(b - knee, 1e-9))
+            return 1.0
+
+        plan.lr_schedules = {k: decay for k in opts}
+        return plan
+
+    def _start_single(self) -> None:
+        self._single = True
+
+    @torch.no_grad()
+    def _mirror_single(self) -> None:
+        """Keep the later stages equal to the first while it trains alone, so that the loop's EMA of
+        them follows the single EF-GAN's EMA and is already right when the cascade starts."""
+        casc = self.model.cascade
+        sd = casc.stages[0].state_dict()
+        for s in casc.stages[1:]:
+            s.load_state_dict(sd)
+
+    def _start_cascade(self) -> None:
+        """Schedule step 2: the trained single EF-GAN becomes every stage. Its Adam moments go with
+        its weights (and the warmed-up interpolator's with its own), so that the cascade's optimizer
+        continues where step 1 stopped instead of restarting with full-size first Adam steps."""
+        casc = self.model.cascade
+        with torch.no_grad():
+            casc.init_from_single(casc.stages[0])
+        g = self._opts["G"]
+
+        def carry(src_opt, src_params, dst_params):
+            for p0, p in zip(src_params, dst_params):
+                if p0 in src_opt.state:
+                    g.state[p] = {k: v.clone() if torch.is_tensor(v) else v for k, v in src_opt.state[p0].items()}
+
+        single = list(casc.stages[0].parameters())
+        for st in casc.stages:
+            carry(self._opts["G1"], single, list(st.parameters()))
+        if "I" in self._opts:
+            carry(self._opts["I"], list(casc.interp.parameters()), list(casc.interp.parameters()))
+        self._single = False
+
+    # -- batches and generators -------------------------------------------------------------
+    def _aus(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.data.aus[idx.to(self.data.device)]
+
+    def _pairs(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Indices of source frames and of another random frame each (whose AUs are the target)."""
+        n = len(self.data)
+        a = self.data.frames(self.cfg.batch, self.rng)
+        b = (a + torch.randint(1, n, a.shape, generator=self.rng)) % n if n > 1 else a
+        return a, b
+
+    def _batch(self):
+        """Source images, their own AUs, and the AUs of another random frame as the target."""
+        a, b = self._pairs()
+        src = self.data.batch(a)
+        return src.img, src.aus, self._aus(b)
+
+    def _edit(self, img: torch.Tensor, au_from: torch.Tensor, au_to: torch.Tensor, single: bool):
+        """-> (per-stage outputs, per-stage AU targets, per-stage StageOut)."""
+        casc = self.model.cascade
+        if single:
+            o = casc.stages[0].run(img, au_to)
+            return [o.img], [au_to], [o]
+        out = casc.run(img, au_from, au_to)
+        return out.imgs, out.targets, out.stages
+
+    def _score(self, x: torch.Tensor) -> torch.Tensor:
+        """Image critic score per sample: the mean of D's patch scores."""
+        return self.model.disc(x)[0].flatten(1).mean(1)
+
+    # -- losses -----------------------------------------------------------------------------
+    def d_loss(self, step: int, single: bool):
+        c, disc = self.cfg, self.model.disc
+        img, au_src, au_tgt = self._batch()
+        with torch.no_grad():
+            fakes, _, _ = self._edit(img, au_src, au_tgt, single)
+        fake = torch.cat(fakes)
+        s_real, au_pred = disc(img)
+        s_real = s_real.flatten(1).mean(1)
+        s_fake = self._score(fake)
+        wd = s_real.mean() - s_fake.mean()   # mean over the stages' outputs
+        gp = gradient_penalty(self._score, img.repeat(len(fakes), 1, 1, 1), fake)
+        cond = F.mse_loss(au_pred, au_src)
+        loss = -wd + c.w_gp * gp + c.w_cond * cond
+        return loss, {"wdist": wd.item(), "gp": gp.item(), "au_real": cond.item()}
+
+    def c_loss(self, step: int):
+        """AU critic: WGAN-GP between the dataset's AU vectors and the interpolator's y_k (k < n)."""
+        c, casc, crit = self.cfg, self.model.cascade, self.model.au_critic
+        a, b = self._pairs()
+        au_src, au_tgt = self._aus(a), self._aus(b)
+        real = self._aus(self.data.frames(self.cfg.batch, self.rng))
+        with torch.no_grad():
+            fake = torch.cat(casc.targets(au_src, au_tgt)[:-1])
+        wd = crit(real).mean() - crit(fake).mean()
+        gp = gradient_penalty(crit, real.repeat(casc.n_stages - 1, 1), fake)
+        return -wd + c.w_gp * gp, {"wdist": wd.item(), "gp": gp.item()}
+
+    def _interp_loss(self, au_src: torch.Tensor, au_tgt: torch.Tensor):
+        """L_interp summed over the interpolated targets k < n: -C(y_k) + ||y_k - ỹ_k||_1 (sum over AUs)."""
+        casc, crit, c = self.model.cascade, self.model.au_critic, self.cfg
+        n = casc.n_stages
+        loss, l1s = au_src.new_zeros(()), 0.0
+        for yk, pk in zip(casc.targets(au_src, au_tgt)[:-1], casc.pseudo_targets(au_src, au_tgt)[:-1]):
+            l1 = (yk - pk).abs().sum(1).mean()
+            loss = loss - crit(yk).mean() + c.w_interp_l1 * l1
+            l1s += l1.item() / (n - 1)
+        return loss, l1s
+
+    def i_loss(self, step: int):
+        """Interpolator warm-up during schedule step 1: its own loss, no images."""
+        a, b = self._pairs()
+        requires_grad(self.model.au_critic, False)
+        try:
+            loss, l1 = self._interp_loss(self._aus(a), self._aus(b))
+        finally:
+            requires_grad(self.model.au_critic, True)
+        return self.cfg.w_interp * loss, {"interp": loss.item(), "interp_l1": l1}
+
+    def g_loss(self, step: int, single: bool):
+        c, m = self.cfg, self.model
+        casc, n = m.cascade, (1 if single else m.cascade.n_stages)
+        self._single = single
+        if single:
+            self._mirror_single()
+        img, au_src, au_tgt = self._batch()
+        requires_grad(m.disc, False)
+        requires_grad(m.au_critic, False)
+        try:
+            imgs, ys, outs = self._edit(img, au_src, au_tgt, single)
+            s_fake, au_pred = m.disc(torch.cat(imgs))
+            adv = -s_fake.flatten(1).mean(1).mean() * n                       # sum over stages of the mean
+            y = torch.cat([t.detach() for t in ys])
+            cond = F.mse_loss(au_pred, y) * n
+            # per-stage cycle: stage k edits its output back to its input's AUs y_(k-1) (y_0 = au_src)
+            stages = casc.stages[:n]
+            ins, prev = [img] + imgs[:-1], [au_src] + ys[:-1]
+            back_outs = [st.run(x, y0) for st, x, y0 in zip(stages, imgs, prev)]
+            cycs = [(b.img - x.detach()).abs().mean() for b, x in zip(back_outs, ins)]
+            cyc = torch.stack(cycs).sum()
+            attn = img.new_zeros(())
+            means = {k: 0.0 for k in BRANCHES}
+            for o in outs + back_outs:
+                for k in BRANCHES:
+                    a = o.attn[k]
+                    attn = attn + (a if c.attn_mask == "edit" else 1.0 - a).mean() + c.w_tv * _tv(a)
+            for o in outs:
+                for k in BRANCHES:
+                    means[k] += o.attn[k].mean().item() / len(outs)
+            loss = adv + c.w_cond * cond + c.w_cyc * cyc + c.w_attn * attn
+            stats = {"cyc": cyc.item() / n, "adv": adv.item(), "cond": cond.item() / n, "attn": attn.item()}
+            stats.update({f"attn_{k}": v for k, v in means.items()})
+            if not single:
+                with torch.no_grad():
+                    for k, x in enumerate(imgs, 1):
+                        mse = (x - img).pow(2).flatten(1).mean(1).clamp_min(1e-10)
+                        stats[f"psnr_s{k}"] = (10 * torch.log10(4.0 / mse)).mean().item()
+                if n > 1:
+                    interp, l1 = self._interp_loss(au_src, au_tgt)
+                    loss = loss + c.w_interp * interp
+                    stats.update({"interp": interp.item(), "interp_l1": l1})
+        finally:
+            requires_grad(m.disc, True)
+            requires_grad(m.au_critic, True)
+        return loss, stats
+
+    # -- samples ----------------------------------------------------------------------------
+    def samples(self, index: torch.Tensor) -> list[torch.Tensor]:
+        """Rows: input, output toward the next frame's AUs, cycle back to the input's AUs (the single
+        EF-GAN during schedule step 1, the cascade after)."""
+        src = self.data.batch(index)
+        au_tgt = self._aus(index.roll(1))
+        out, _, _ = self._edit(src.img, src.aus, au_tgt, self._single)
+        back, _, _ = self._edit(out[-1], au_tgt, src.aus, self._single)
+        return [src.img, out[-1].clamp(-1, 1), back[-1].clamp(-1, 1)]

@@ -1,1 +1,265 @@
-"""Training recipe for cet2 (placeholder until it lands)."""
+"""2CET-GAN training (MODELS.md 3.4): two cycles on unpaired neutral / emotional batches.
+
+Cycle (a) N->E->N, with c~ ~ U(-r, r)^32 (r = 0.5):
+    L_adv.e (D type 1 on G(x_n, c~)), L_cyc.n = |x_n - G(G(x_n, c~), 0)|, L_code = |c~ - E(G(x_n, c~))|,
+    L_ds = 3 mean|c~2 - c~1| * |G(x_n, c~1) - G(x_n, c~2).detach()| per sample, *subtracted*.
+Cycle (b) E->N->E:
+    L_adv.n (D type 0 on G(x_e, 0)), L_cyc.e = |x_e - G(G(x_e, 0), E(x_e))|.
+
+As in the authors' code [C]: BCE-with-logits non-saturating GAN with R1 (gamma 1, 0.5 E||grad||^2)
+on the real images; Adam betas (0, 0.99), weight decay 1e-4, lr 1e-4 for G and D and 1e-6 for E
+(G and E share one optimizer, ``GE``, with two parameter groups); dynamic weights lambda_code 0->1
+over 5k steps, lambda_ds 1->0 over 10k and lambda_cyc.e 1->1.5 over 10k; the EMA (0.999) of G and E
+is the loop's. Each iteration runs 3 sub-batches (``sub_batches``): the first two train both
+cycles, the third cycle (a) only; each sub-batch is a D phase then a G+E phase on the same
+(x_n, x_e) draw. Augmentation [C]: horizontal flip (p 0.5) and, with p 0.5, a random resized crop
+(scale [0.8, 1] of the area, aspect [0.9, 1.1]) back to 128 px.
+
+The watched statistic ``cyc`` is the mean of the two cycle L1s of the first sub-batch (reported by
+that phase only); every G+E phase reports ``cyc_n`` / ``cyc_e`` and ``code_std`` (the per-element
+std of E(x_e) across the batch: encoder collapse shows as it falling far below the std of the
+sampled codes, 0.29 for r = 0.5).
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+from ..recipe import Phase, Recipe, RecipeConfig, Stage, TrainingPlan, r1_penalty, register_recipe
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Cet2RecipeConfig(RecipeConfig):
+    batch: int = 8                       # per group: 8 neutral + 8 emotional frames per sub-batch [C]
+    lr: float = 1e-4                     # G and D [C]
+    lr_e: float = 1e-6                   # E [C]
+    betas: tuple[float, float] = (0.0, 0.99)
+    weight_decay: float = 1e-4
+    ema_beta: float = 0.999
+    code_range: float = 0.5              # c~ ~ U(-code_range, code_range) [P]
+    w_r1: float = 1.0                    # R1 gamma [C]
+    w_adv: float = 1.0
+    w_cyc_n: float = 1.0
+    lambda_code: float = 1.0             # final weight of L_code, reached at code_ramp_steps [P]
+    code_ramp_steps: int = 5_000
+    lambda_ds: float = 1.0               # initial weight of L_ds, 0 at ds_decay_steps [P 4.2]
+    ds_decay_steps: int = 10_000
+    lambda_cyc_e: float = 1.0            # initial weight of L_cyc.e ...
+    lambda_cyc_e_end: float = 1.5        # ... reached at cyc_e_ramp_steps [P 4.6]
+    cyc_e_ramp_steps: int = 10_000
+    sub_batches: tuple[str, ...] = ("ab", "ab", "a")  # cycles trained per sub-batch [C]
+    augment: bool = True                 # flip + random resized crop (p 0.5) [C]
+
+
+def _ramp(step: int, start: float, end: float, steps: int) -> float:
+    """Linear from ``start`` at step 0 to ``end`` at ``steps``, then ``end``."""
+    if steps <= 0:
+        return end
+    return start + (end - start) * min(1.0, step / steps)
+
+
+@register_recipe
+class Cet2Recipe(Recipe):
+    model_id = "cet2"
+    Config = Cet2RecipeConfig
+    needs_pairs = False
+    # tiny: He init (with PyTorch's default init E's output hardly depends on its input, so another
+    # frame's code could change nothing within a few steps); one sub-batch of one neutral and one
+    # emotional frame; a 10x G/D lr; the paper's E lr; L_code ramped in 10 steps (L_ds stays ~1);
+    # no augmentation (on 8 frames it only adds variance)
+    tiny = ({"width": 0.0625, "init": "he"},
+            {"batch": 1, "lr": 1e-3, "sub_batches": ("ab",), "code_ramp_steps": 10, "augment": False}, 70)
+
+    def __init__(self, model, cfg, data, features):
+        super().__init__(model, cfg, data, features)
+        c = self.cfg
+        for s in c.sub_batches:
+            if not s or set(s) - {"a", "b"}:
+                raise ValueError(f"sub_batches entries must be made of 'a' (N->E->N) and 'b' (E->N->E), got {s!r}")
+        if not c.sub_batches:
+            raise ValueError("sub_batches must name at least one sub-batch")
+        # fail before training starts if either group is missing (TrainData.where's message)
+        self._neutral_pool = self.data.neutral
+        self.data.where(self._neutral_pool, 1, self.rng, "neutral (neutral flag set)")
+        self.data.where(~self._neutral_pool, 1, self.rng, "emotional (neutral flag not set)")
+        self._warn_unbalanced_people()
+        self._sample: tuple[tuple[int, int], torch.Tensor, torch.Tensor] | None = None
+
+    def _warn_unbalanced_people(self) -> None:
+        person = self.data.person.cpu().numpy()
+        neutral = self.data.neutral.cpu().numpy()
+        lacking = [int(p) for p in np.unique(person) if neutral[person == p].all() or not neutral[person == p].any()]
+        if lacking:
+            log.warning("cet2: %d of %d people appear only as neutral or only as emotional frames (the paper needs "
+                        "every identity in both groups)", len(lacking), len(np.unique(person)))
+
+    # -- plan -------------------------------------------------------------------------------
+    def plan(self) -> TrainingPlan:
+        m, c = self.model, self.cfg
+        betas = (float(c.betas[0]), float(c.betas[1]))  # Adam refuses a mix of int and float (JSON "0")
+        opts = {
+            "D": torch.optim.Adam(m.D.parameters(), lr=c.lr, betas=betas, weight_decay=c.weight_decay),
+            "GE": torch.optim.Adam([{"params": list(m.G.parameters()), "lr": c.lr},
+                                    {"params": list(m.E.parameters()), "lr": c.lr_e}],
+                                   lr=c.lr, betas=betas, weight_decay=c.weight_decay),
+        }
+        phases = []
+        for k, cycles in enumerate(c.sub_batches):
+            phases.append(Phase(f"D{k + 1}", "D", self._d_loss_fn(k, cycles)))
+            phases.append(Phase(f"GE{k + 1}", "GE", self._ge_loss_fn(k, cycles)))
+        return TrainingPlan(opts, [Stage("joint", 1.0, phases)], {}, watch="cyc")
+
+    def _d_loss_fn(self, k: int, cycles: str):
+        return lambda step: self.d_loss(step, k, cycles)
+
+    def _ge_loss_fn(self, k: int, cycles: str):
+        return lambda step: self.ge_loss(step, k, cycles)
+
+    # -- weights ----------------------------------------------------------------------------
+    def lambdas(self, step: int) -> dict[str, float]:
+        c = self.cfg
+        return {"code": _ramp(step, 0.0, c.lambda_code, c.code_ramp_steps),
+                "ds": _ramp(step, c.lambda_ds, 0.0, c.ds_decay_steps),
+                "cyc_e": _ramp(step, c.lambda_cyc_e, c.lambda_cyc_e_end, c.cyc_e_ramp_steps)}
+
+    # -- batches ----------------------------------------------------------------------------
+    def _draw(self, step: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Unpaired neutral and emotional images of sub-batch ``k``; the D phase draws them and the G+E
+        phase of the same sub-batch reuses them, as the authors' loop does."""
+        if self._sample is not None and self._sample[0] == (step, k):
+            return self._sample[1], self._sample[2]
+        d, n = self.data, self.cfg.batch
+        x_n = self._augment(d.batch(d.where(self._neutral_pool, n, self.rng, "neutral (neutral flag set)")).img)
+        x_e = self._augment(d.batch(d.where(~self._neutral_pool, n, self.rng, "emotional (neutral flag not set)")).img)
+        self._sample = ((step, k), x_n, x_e)
+        return x_n, x_e
+
+    def _augment(self, x: torch.Tensor) -> torch.Tensor:
+        """Horizontal flip (p 0.5); random resized crop (p 0.5, area [0.8, 1], aspect [0.9, 1.1]) to the same size."""
+        if not self.cfg.augment:
+            return x
+        b, g = x.shape[0], self.rng
+        u = torch.rand(b, 6, generator=g)
+        flip = torch.where(u[:, 0] < 0.5, -1.0, 1.0)
+        crop = u[:, 1] < 0.5
+        area = 0.8 + 0.2 * u[:, 2]
+        ratio = torch.exp(math.log(0.9) + (math.log(1.1) - math.log(0.9)) * u[:, 3])
+        sx = torch.sqrt(area * ratio).clamp(max=1.0)   # crop width / image width
+        sy = torch.sqrt(area / ratio).clamp(max=1.0)
+        sx, sy = torch.where(crop, sx, 1.0), torch.where(crop, sy, 1.0)
+        tx = (1 - sx) * (2 * u[:, 4] - 1)              # crop centre, normalised coordinates
+        ty = (1 - sy) * (2 * u[:, 5] - 1)
+        theta = torch.zeros(b, 2, 3)
+        theta[:, 0, 0], theta[:, 0, 2] = sx * flip, tx
+        theta[:, 1, 1], theta[:, 1, 2] = sy, ty
+        theta = theta.to(device=x.device, dtype=x.dtype)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+    def _codes(self, n: int, like: torch.Tensor) -> torch.Tensor:
+        r = self.cfg.code_range
+        c = (torch.rand(n, self.model.code_dim, generator=self.rng) * 2 - 1) * r
+        return c.to(device=like.device, dtype=like.dtype)
+
+    # -- networks ---------------------------------------------------------------------------
+    def _d_frozen(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """D logits with D's parameters detached: gradients reach the image, not D."""
+        d = self.model.D
+        return functional_call(d, {n: p.detach() for n, p in d.named_parameters()}, (x, y))
+
+    def _types(self, cycles: str, n: int, like: torch.Tensor) -> torch.Tensor:
+        """Face type judged in each cycle's part of a batch: (a) emotional 1, (b) neutral 0."""
+        return torch.cat([torch.full((n,), 1 if cyc == "a" else 0, dtype=torch.long, device=like.device)
+                          for cyc in cycles])
+
+    # -- losses -----------------------------------------------------------------------------
+    # The cycles of a sub-batch run as one batch through each network (every layer is per sample:
+    # instance norms, no batch statistics), with each loss averaged per cycle and summed over
+    # cycles, as the authors' separate per-cycle losses are; fewer, larger ops.
+    def d_loss(self, step: int, k: int, cycles: str):
+        m, c = self.model, self.cfg
+        x_n, x_e = self._draw(step, k)
+        n, parts = x_n.shape[0], len(cycles)
+        # cycle (a): real x_e vs G(x_n, c~), type 1; cycle (b): real x_n vs G(x_e, 0), type 0
+        src = torch.cat([x_n if cyc == "a" else x_e for cyc in cycles])
+        code = torch.cat([self._codes(n, x_n) if cyc == "a" else m.zero_code(n, x_n) for cyc in cycles])
+        real = torch.cat([x_e if cyc == "a" else x_n for cyc in cycles]).detach().requires_grad_(True)
+        y = self._types(cycles, n, x_n)
+        with torch.no_grad():
+            fake = m.G(src, code)
+        out_real, out_fake = m.D(torch.cat([real, fake]), torch.cat([y, y])).split(real.shape[0])
+        l_real = F.binary_cross_entropy_with_logits(out_real, torch.ones_like(out_real), reduction="none")
+        l_fake = F.binary_cross_entropy_with_logits(out_fake, torch.zeros_like(out_fake), reduction="none")
+        r1 = r1_penalty(out_real, real)  # mean over the cycles' equal-sized parts
+        total = parts * (l_real.mean() + l_fake.mean() + c.w_r1 * r1)
+        stats: dict[str, float] = {"r1": r1.item()}
+        for cyc, lr_, lf in zip(cycles, l_real.detach().split(n), l_fake.detach().split(n)):
+            tag = "e" if cyc == "a" else "n"
+            stats.update({f"real_{tag}": lr_.mean().item(), f"fake_{tag}": lf.mean().item()})
+        return total, stats
+
+    def ge_loss(self, step: int, k: int, cycles: str):
+        m, c = self.model, self.cfg
+        lam = self.lambdas(step)
+        x_n, x_e = self._draw(step, k)
+        n = x_n.shape[0]
+        zero = m.zero_code(n, x_n)
+        rand = self._codes(n, x_n) if "a" in cycles else None
+        # first pass: (a) G(x_n, c~) -> fake_e, (b) G(x_e, 0) -> fake_n
+        src = torch.cat([x_n if cyc == "a" else x_e for cyc in cycles])
+        fake = m.G(src, torch.cat([rand if cyc == "a" else zero for cyc in cycles]))
+        out = self._d_frozen(fake, self._types(cycles, n, x_n))
+        adv = F.binary_cross_entropy_with_logits(out, torch.ones_like(out), reduction="none")
+        # E: (a) on fake_e (L_code), (b) on x_e (the code that brings the expression back)
+        enc = m.encode_code(torch.cat([fake[i * n:(i + 1) * n] if cyc == "a" else x_e
+                                       for i, cyc in enumerate(cycles)]))
+        # second pass: (a) G(fake_e, 0) ~ x_n, (b) G(fake_n, E(x_e)) ~ x_e
+        back = m.G(fake, torch.cat([zero if cyc == "a" else enc[i * n:(i + 1) * n] for i, cyc in enumerate(cycles)]))
+        cyc_l1 = (back - src).abs().flatten(1).mean(1)  # src of a part is its cycle's target (x_n / x_e)
+        total = x_n.new_zeros(())
+        stats: dict[str, float] = {}
+        cyc_terms = []
+        for i, cyc in enumerate(cycles):
+            sl = slice(i * n, (i + 1) * n)
+            l_adv, l_cyc = adv[sl].mean(), cyc_l1[sl].mean()
+            cyc_terms.append(l_cyc.item())
+            if cyc == "a":  # N -> E -> N
+                l_code = (enc[sl] - rand).abs().mean()
+                total = total + c.w_adv * l_adv + c.w_cyc_n * l_cyc + lam["code"] * l_code
+                stats.update({"adv_e": l_adv.item(), "cyc_n": l_cyc.item(), "code": l_code.item()})
+                if lam["ds"] > 0:  # diversity, proportional to the code distance [C]; subtracted
+                    rand2 = self._codes(n, x_n)
+                    with torch.no_grad():
+                        fake2 = m.G(x_n, rand2)
+                    scale = (rand2 - rand).abs().mean(1) * (3.0 / (2 * c.code_range))
+                    ds = (scale * (fake[sl] - fake2).abs().flatten(1).mean(1)).mean()
+                    total = total - lam["ds"] * ds
+                    stats["ds"] = ds.item()
+            else:  # E -> N -> E
+                total = total + c.w_adv * l_adv + lam["cyc_e"] * l_cyc
+                code_e = enc[sl].detach()
+                stats.update({"adv_n": l_adv.item(), "cyc_e": l_cyc.item(), "code_abs": code_e.abs().mean().item()})
+                if n > 1:  # encoder collapse shows as this falling far below the sampled codes' std
+                    stats["code_std"] = code_e.std(0).mean().item()
+        if k == 0:
+            stats["cyc"] = sum(cyc_terms) / len(cyc_terms)
+            stats.update({f"lambda_{name}": v for name, v in lam.items()})
+        return total, stats
+
+    # -- samples ----------------------------------------------------------------------------
+    def samples(self, index: torch.Tensor) -> list[torch.Tensor]:
+        """Rows: input x, G(x, code of another frame), cycle back G(G(x, c_other), E(x))."""
+        m = self.model
+        x = self.data.batch(index).img
+        other = self.data.batch(index.roll(1)).img
+        fake = m.G(x, m.encode_code(other)).clamp(-1, 1)
+        back = m.G(fake, m.encode_code(x)).clamp(-1, 1)
+        return [x, fake, back]

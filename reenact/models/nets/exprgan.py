@@ -103,12 +103,18 @@ class ExprGANTrunk(nn.Module):
         self.fc = nn.Sequential(nn.Flatten(1), fc_block((cs[-1] + k) * (RES // 16) ** 2, self.out_dim - k,
                                                         activation="lrelu"))
 
-    def forward(self, img: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        x = img
+    def features(self, img: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
+        """The trunk's intermediate activations (for feature matching / the identity loss): the four
+        conv block outputs (B x c x 64^2 .. 8^2) and the FC output (B x 1024·width, before ‖y)."""
+        feats, x = [], img
         for c in self.convs:
             x = c(torch.cat([x, planes(y, x)], dim=1))
-        x = self.fc(torch.cat([x, planes(y, x)], dim=1))
-        return torch.cat([x, y], dim=1)
+            feats.append(x)
+        feats.append(self.fc(torch.cat([x, planes(y, x)], dim=1)))
+        return feats
+
+    def forward(self, img: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.features(img, y)[-1], y], dim=1)
 
 
 class ExprGANQHead(nn.Module):
