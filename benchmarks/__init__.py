@@ -1,0 +1,1 @@
+"""Latency and throughput benchmarks: ``python -m benchmarks.latency`` (results in ``benchmarks/results/``)."""

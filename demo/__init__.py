@@ -1,0 +1,1 @@
+"""The browser demo (Gradio): ``reenact demo`` or ``python demo/app.py``; see ``demo/app.py``."""

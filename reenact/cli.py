@@ -36,7 +36,7 @@ def register(cmd: Command) -> Command:
 
 
 def _load_commands() -> None:
-    from .commands import engines, prepare, track, train  # noqa: F401  (each registers itself)
+    from .commands import demo, engines, evaluate, prepare, run, track, train  # noqa: F401  (each registers itself)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -68,6 +68,9 @@ class Cet2(ReenactModel):
         self.D = Cet2Discriminator(cfg.width)
         if cfg.init == "he":
             self.apply(_he_init)
+        # scripted expressions: baseline-subtracted blendshapes [52] -> code, fitted on the training data at
+        # the end of training (zero = not fitted; scripts then refuse to drive this model)
+        self.register_buffer("blend_code", torch.zeros(52, cfg.code_dim))
 
     @property
     def code_dim(self) -> int:

@@ -45,4 +45,8 @@ def load_model(path: str | os.PathLike, *, use_ema: bool = True, device: str = "
     if gen_missing or unexpected:
         raise ModelFileError(f"{p} does not fit a {meta['model']} model with {meta['model_config']}: "
                              f"missing {gen_missing[:5]}, unexpected {list(unexpected)[:5]}")
+    if meta.get("template") is not None:  # the 5-point alignment template the model was trained with
+        import numpy as np
+
+        model.align_template = np.asarray(meta["template"], np.float64)
     return model.to(device).eval()

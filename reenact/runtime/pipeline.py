@@ -1,0 +1,311 @@
+"""The streaming pipeline: capture -> track -> condition/smooth -> generate -> composite -> sink.
+
+Four threads hand frames along bounded queues, so tracking frame k+1 overlaps generating frame k
+(MediaPipe, PyTorch, ONNX Runtime and TensorRT all release the GIL while they compute):
+
+* capture: a live source (webcam) writes into a one-slot mailbox that the next stage empties;
+  a newer frame replaces an unread one (latest frame wins, stale frames are dropped and counted).
+  A file source blocks instead, so every frame is processed, in order.
+* analyse: MediaPipe VIDEO-mode tracking, the model's driving signal (with calibration), the One
+  Euro smoother and the condition.
+* generate: the backend's per-frame engines.
+* output (the calling thread, which on-screen windows need): paste-back and the sink.
+
+Every frame carries its capture timestamp and the wall-clock time it was captured; per-stage
+durations and the end-to-end latency (capture to sink done) are recorded per frame and can be
+written as JSON (``--stats``).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import ReenactError
+from ..utils import atomic_path
+from .io import Capture, Sink, Source
+from .session import Reenactor
+
+log = logging.getLogger(__name__)
+
+STAGES = ("decode", "track", "condition", "smooth", "generate", "composite", "encode")
+_END = object()
+
+
+class LatestSlot:
+    """A one-item mailbox: ``put`` replaces an unread item (counted as dropped)."""
+
+    def __init__(self):
+        self._item: Any = None
+        self._has = False
+        self._cv = threading.Condition()
+        self.dropped = 0
+
+    def put(self, item: Any) -> None:
+        with self._cv:
+            if self._has and self._item is not _END:
+                self.dropped += 1
+            if not (self._has and self._item is _END):
+                self._item, self._has = item, True
+            self._cv.notify()
+
+    def get(self, timeout: float | None = None) -> Any:
+        with self._cv:
+            if not self._cv.wait_for(lambda: self._has, timeout):
+                raise queue.Empty
+            item, self._has = self._item, False
+            return item
+
+    def qsize(self) -> int:
+        return int(self._has)
+
+
+@dataclass
+class _Item:
+    cap: Capture
+    times: dict[str, float] = field(default_factory=dict)
+    cond: Any = None
+    tracked: bool = False
+    calibrating: bool = False
+    crop: np.ndarray | None = None
+
+
+@dataclass
+class RunStats:
+    model: str
+    backend: str
+    source: str
+    sink: str
+    weights: str
+    frames: list[dict] = field(default_factory=list)
+    dropped: int = 0
+    wall_s: float = 0.0
+    encode_target_s: float = 0.0
+    stopped_by: str = "end of input"
+    max_queue: int = 0
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        out = {}
+        for k in STAGES + ("latency",):
+            v = np.array([f["latency"] if k == "latency" else f["stages"].get(k, np.nan) for f in self.frames], float)
+            v = v[np.isfinite(v)]
+            if len(v):
+                out[k] = {"median_ms": 1e3 * float(np.median(v)), "p95_ms": 1e3 * float(np.percentile(v, 95)),
+                          "p99_ms": 1e3 * float(np.percentile(v, 99)), "mean_ms": 1e3 * float(v.mean())}
+        return out
+
+    @property
+    def fps(self) -> float:
+        return len(self.frames) / self.wall_s if self.wall_s > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "backend": self.backend, "weights": self.weights, "source": self.source,
+                "sink": self.sink, "frames_out": len(self.frames), "dropped": self.dropped, "wall_s": self.wall_s,
+                "sustained_fps": self.fps, "encode_target_s": self.encode_target_s, "stopped_by": self.stopped_by,
+                "max_queue": self.max_queue,
+                "stages": "decode = reading/decoding the driver frame; track = MediaPipe; condition = driving "
+                          "signal + condition tensors; smooth = One Euro + hold/ease; generate = the backend's "
+                          "per-frame engines; composite = paste-back at full resolution; encode = the sink "
+                          "(video encoding / display); latency = capture to sink done (wall clock)",
+                "summary": self.summary(), "frames": self.frames}
+
+    def write(self, path: str | Path) -> Path:
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(self.to_dict(), indent=1))
+        return path
+
+
+class Pipeline:
+    """Runs one source through a ``Reenactor`` into a sink (see the module docstring)."""
+
+    def __init__(self, reenactor: Reenactor, source: Source, sink: Sink, *, queue_size: int = 2,
+                 on_frame: Callable[[dict], None] | None = None, progress: bool = True):
+        self.r, self.source, self.sink = reenactor, source, sink
+        self.on_frame, self.progress = on_frame, progress
+        self.stop = threading.Event()
+        self.recalibrate_requested = threading.Event()
+        self._errors: list[BaseException] = []
+        self.q_in: LatestSlot | queue.Queue = LatestSlot() if source.live else queue.Queue(queue_size + 2)
+        self.q_cond: queue.Queue = queue.Queue(queue_size)
+        self.q_out: queue.Queue = queue.Queue(queue_size)
+        self.stats = RunStats(reenactor.model.model_id, reenactor.backend.name, source.description,
+                              sink.description, reenactor.weights, encode_target_s=reenactor.encode_s)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _put(self, q, item) -> bool:
+        """Blocking put that gives up when the pipeline stops."""
+        if isinstance(q, LatestSlot):
+            q.put(item)
+            return True
+        while not self.stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _get(self, q):
+        while True:
+            try:
+                return q.get(timeout=0.1)
+            except queue.Empty:
+                if self.stop.is_set():
+                    return _END
+
+    def _guard(self, fn: Callable[[], None], downstream) -> Callable[[], None]:
+        def run():
+            try:
+                fn()
+            except BaseException as e:  # noqa: BLE001 - handed to the main thread
+                self._errors.append(e)
+                self.stop.set()
+            finally:
+                self._put(downstream, _END) if not self.stop.is_set() else None
+        return run
+
+    # -- stages -------------------------------------------------------------------------------
+    def _capture(self):
+        it = iter(self.source)
+        while not self.stop.is_set():
+            t0 = time.perf_counter()
+            try:
+                cap = next(it)
+            except StopIteration:
+                break
+            item = _Item(cap, {"decode": 0.0 if self.source.live else time.perf_counter() - t0})
+            if not self._put(self.q_in, item):
+                break
+        if getattr(self.source, "disconnected", False):
+            self.stats.stopped_by = "the webcam disconnected"
+
+    def _analyse(self):
+        r = self.r
+        while True:
+            item = self._get(self.q_in)
+            if item is _END:
+                return
+            if self.recalibrate_requested.is_set():
+                self.recalibrate_requested.clear()
+                r.recalibrate()
+                log.info("recalibrating: hold a neutral face for %.1f s", r.options.calib_s)
+            cap, c = item.cap, time.perf_counter
+            t0 = c()
+            if cap.dblend is not None:
+                sig = r.signal.from_blendshapes(cap.dblend)
+                t1 = c()
+            else:
+                face = r._pick(r.track(cap.image, cap.t).faces)
+                t1 = c()
+                sig = r.measure(face, cap.image, cap.t)
+            t2 = c()
+            shown = r.smooth(sig, cap.t)
+            t3 = c()
+            item.cond = r.condition(shown, cap.t)
+            t4 = c()
+            item.times.update(track=t1 - t0, smooth=t3 - t2, condition=(t2 - t1) + (t4 - t3))
+            item.tracked = sig is not None
+            item.calibrating = r.calibrating and cap.dblend is None
+            if not self._put(self.q_cond, item):
+                return
+
+    def _generate(self):
+        while True:
+            item = self._get(self.q_cond)
+            if item is _END:
+                return
+            t0 = time.perf_counter()
+            item.crop = self.r.generate(item.cond)
+            item.times["generate"] = time.perf_counter() - t0
+            if not self._put(self.q_out, item):
+                return
+
+    # -- run ----------------------------------------------------------------------------------
+    def run(self) -> RunStats:
+        threads = [threading.Thread(target=self._guard(self._capture, self.q_in), name="capture", daemon=True),
+                   threading.Thread(target=self._guard(self._analyse, self.q_cond), name="analyse", daemon=True),
+                   threading.Thread(target=self._guard(self._generate, self.q_out), name="generate", daemon=True)]
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=self.source.num_frames if not self.source.live else None, unit="frame",
+                       desc="reenact", leave=True, dynamic_ncols=True)
+        start = time.perf_counter()
+        for t in threads:
+            t.start()
+        ok = False
+        try:
+            ok = self._drain(bar, start)
+        except KeyboardInterrupt:
+            self.stats.stopped_by = "interrupted"
+            ok = True  # finalise what was written so far
+        finally:
+            self.stop.set()
+            for t in threads:
+                t.join(timeout=10)
+            if bar is not None:
+                bar.close()
+            self.stats.wall_s = time.perf_counter() - start
+            self.stats.dropped = self.q_in.dropped if isinstance(self.q_in, LatestSlot) else 0
+            if ok and not self._errors:
+                self.sink.close()
+            else:
+                self.sink.abort()
+        if self._errors:
+            raise self._errors[0]
+        return self.stats
+
+    def _drain(self, bar, start: float) -> bool:
+        r, n = self.r, 0
+        last = start
+        fps = 0.0
+        while True:
+            item = self._get(self.q_out)
+            if item is _END:
+                if self._errors:
+                    return False
+                return True
+            t0 = time.perf_counter()
+            image = r.composite(item.crop)
+            t1 = time.perf_counter()
+            latency_so_far = t1 - item.cap.wall
+            now = t1
+            fps = 0.9 * fps + 0.1 / max(now - last, 1e-6) if n else 0.0
+            last = now
+            keep = self.sink.write(image, item.cap.t, {"fps": fps, "latency": latency_so_far, "model": r.model.model_id,
+                                                        "backend": r.backend.name, "calibrating": item.calibrating})
+            t2 = time.perf_counter()
+            item.times.update(composite=t1 - t0, encode=t2 - t1)
+            self.stats.max_queue = max(self.stats.max_queue, self.q_in.qsize() + self.q_cond.qsize() +
+                                       self.q_out.qsize())
+            rec = {"index": item.cap.index, "t": item.cap.t, "tracked": item.tracked, "calibrating": item.calibrating,
+                   "stages": item.times, "latency": t2 - item.cap.wall}
+            self.stats.frames.append(rec)
+            if self.on_frame is not None:
+                self.on_frame(rec)
+            n += 1
+            if bar is not None:
+                bar.update(1)
+            if not keep:
+                self.stats.stopped_by = "user quit"
+                return True
+
+
+def run_pipeline(reenactor: Reenactor, source: Source, sink: Sink, *, stats_path: str | Path | None = None,
+                 progress: bool = True, on_frame: Callable[[dict], None] | None = None) -> RunStats:
+    """Run to the end of the source (or until the sink quits); writes ``stats_path`` if given."""
+    if source.size is not None and min(source.size) < 16:
+        raise ReenactError(f"driver frames are {source.size[0]}x{source.size[1]}: too small")
+    stats = Pipeline(reenactor, source, sink, on_frame=on_frame, progress=progress).run()
+    if stats_path is not None:
+        stats.write(stats_path)
+    return stats

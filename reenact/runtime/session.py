@@ -1,0 +1,282 @@
+"""One reenactment session: a target photo driven frame by frame (MODELS.md 7, "Runtime loop").
+
+``Reenactor`` holds everything per stream: the driver tracker (MediaPipe VIDEO mode), the
+analysed target and its encoded cache, the driving signal with its calibration, the One Euro
+smoother with the hold/ease policy, the backend and the compositor. Its stages can be called one
+by one (the concurrent pipeline runs them on different threads) or together with ``process``.
+
+Calibration: the first ``calib_s`` seconds of tracked frames (neutral, facing the camera) give
+the driver's reference; until then the target stays neutral. ``recalibrate()`` starts over.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..backends import Backend, select_backend
+from ..errors import ModelFileError, ReenactError
+from ..filters import ConditionSmoother
+from ..geometry import euler_angles, pose_rotation
+from ..models import build_model, list_models
+from ..models.base import ReenactModel
+from ..models.weights import load_model
+from ..tracking import Face, FaceTracker, FrameTracking
+from .signals import DriverSignal, Signal, make_signal
+from .target import PreparedTarget, prepare_target
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "gcgan"
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+
+@dataclass
+class RuntimeOptions:
+    """User knobs of a session."""
+
+    intensity: float = 1.0       # expression gain (1 = the driver's own amplitude)
+    smoothing: float = 1.0       # One Euro strength: 0 off, 1 the presets, 2 steadier
+    calib_s: float = 1.0         # seconds of neutral driver used for calibration
+    max_yaw_deg: float = 30.0    # beyond this head turn the frame counts as untracked (hold, then ease)
+    face_index: int | None = None  # driver face to follow (0 = largest)
+    color_match: bool = False    # Lab mean/std colour transfer at paste-back
+
+    def validate(self) -> None:
+        if not 0.0 <= self.intensity <= 3.0:
+            raise ReenactError(f"intensity must be in [0, 3], got {self.intensity}")
+        if not 0.0 <= self.smoothing <= 5.0:
+            raise ReenactError(f"smoothing must be in [0, 5], got {self.smoothing}")
+        if self.calib_s < 0:
+            raise ReenactError(f"calibration time must be >= 0, got {self.calib_s}")
+
+
+@dataclass
+class FrameOutput:
+    """One rendered frame. image: composited full-resolution photo; crop: the generated crop."""
+
+    image: np.ndarray
+    crop: np.ndarray
+    tracked: bool
+    driver_face: Face | None
+    condition: dict[str, np.ndarray]
+    signal: Signal
+    calibrating: bool
+    times: dict[str, float] = field(default_factory=dict)
+
+
+def default_weights(model_id: str) -> Path | None:
+    """The weights shipped with the package for ``model_id`` (None if there are none)."""
+    p = WEIGHTS_DIR / f"{model_id}.safetensors"
+    return p if p.is_file() and p.with_suffix(".json").is_file() else None
+
+
+def load_runtime_model(model: str | ReenactModel, checkpoint: str | os.PathLike | None = None,
+                       width: float | None = None) -> tuple[ReenactModel, np.ndarray | None, str]:
+    """(model, alignment template or None, description of the weights)."""
+    if isinstance(model, ReenactModel):
+        return model.eval(), getattr(model, "align_template", None), "given"
+    if model not in list_models():
+        raise ReenactError(f"unknown model {model!r}; available: {', '.join(list_models())}")
+    ck = Path(checkpoint) if checkpoint else (None if width is not None else default_weights(model))
+    if ck is not None:
+        m = load_model(ck)
+        if m.model_id != model:
+            raise ModelFileError(f"{ck} holds a {m.model_id} model, not {model}")
+        return m, getattr(m, "align_template", None), str(ck)
+    opts = {} if width is None else {"width": width}
+    log.warning("%s: no trained weights (%s); running an untrained network: the output will not look like a "
+                "face. Pass --checkpoint runs/NNNNN-%s from `reenact train`.", model,
+                "none shipped" if width is None else "--width given", model)
+    return build_model(model, **opts).eval(), None, "untrained"
+
+
+class Reenactor:
+    """A target photo driven by one driver stream."""
+
+    def __init__(self, model: ReenactModel, target: PreparedTarget, backend: Backend, *,
+                 options: RuntimeOptions | None = None, template: np.ndarray | None = None,
+                 weights: str = "given", tracker: FaceTracker | None = None):
+        self.options = options or RuntimeOptions()
+        self.options.validate()
+        self.model, self.target, self.backend = model, target, backend
+        self.weights = weights
+        self.template = template
+        with torch.no_grad():
+            t0 = time.perf_counter()
+            self.cache = backend.encode_target(target.model_input(backend.device))
+            self.encode_s = time.perf_counter() - t0
+        kw: dict[str, Any] = {"intensity": self.options.intensity}
+        if model.model_id == "cet2":
+            kw.update(template=template, encode=self._encode_driver)
+        self.signal: DriverSignal = make_signal(model, target, **kw)
+        self.smoother = ConditionSmoother(self.signal.filter_spec(self.options.smoothing), self.signal.neutral())
+        self._own_tracker = tracker is None
+        self.tracker = tracker
+        self._calib_faces: list[Face] = []
+        self._calib_frames: list[np.ndarray] = []
+        self._calib_t0: float | None = None
+        self._last_t: float | None = None
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def create(cls, model: str | ReenactModel = DEFAULT_MODEL, target: Any = None, *,
+               checkpoint: str | os.PathLike | None = None, width: float | None = None, backend: str = "auto",
+               device: str | None = None, face_index: int | None = None, target_face_index: int | None = None,
+               options: RuntimeOptions | None = None, **opts: Any) -> Reenactor:
+        """Load the model (shipped weights, a checkpoint, or untrained with ``width``), analyse the
+        target (a path, an RGB array, or None for the built-in photo) and open a backend."""
+        from ..assets import default_target_path
+
+        options = options or RuntimeOptions(**opts)
+        if face_index is not None:
+            options.face_index = face_index
+        m, template, weights = load_runtime_model(model, checkpoint, width)
+        tgt = prepare_target(default_target_path() if target is None else target, m.res, template=template,
+                             face_index=target_face_index, color_match=options.color_match)
+        kw = {"device": device} if backend == "pytorch" and device else {}
+        be = select_backend(backend, m, **kw)
+        return cls(m, tgt, be, options=options, template=template, weights=weights)
+
+    def close(self) -> None:
+        if self.tracker is not None and self._own_tracker:
+            self.tracker.close()
+            self.tracker = None
+
+    def __enter__(self) -> Reenactor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- controls -----------------------------------------------------------------------------
+    def recalibrate(self) -> None:
+        """Take a new neutral reference from the next ``calib_s`` seconds of frames."""
+        self._calib_faces, self._calib_frames, self._calib_t0 = [], [], None
+        self.signal.calibrated = False
+        self.signal.reset()
+        self.smoother.reset()
+
+    def calibrate_from(self, frames: list[tuple[np.ndarray, float]]) -> int:
+        """Calibrate on explicit neutral frames ``[(rgb, t), ...]``; returns how many had a face."""
+        faces, images = [], []
+        with FaceTracker(mode="image") as tr:
+            for im, _t in frames:
+                f = self._pick(tr.track(im).faces)
+                if f is not None:
+                    faces.append(f)
+                    images.append(im)
+        if not faces:
+            raise ReenactError("no face in any of the calibration frames")
+        self.signal.calibrate(faces, images)
+        return len(faces)
+
+    def set_options(self, *, intensity: float | None = None, smoothing: float | None = None) -> None:
+        """Change the expression gain or smoothing strength mid-stream."""
+        if intensity is not None:
+            self.options.intensity = self.signal.intensity = float(intensity)
+        if smoothing is not None and smoothing != self.options.smoothing:
+            self.options.smoothing = float(smoothing)
+            self.options.validate()
+            self.smoother = ConditionSmoother(self.signal.filter_spec(self.options.smoothing), self.signal.neutral())
+
+    @property
+    def calibrating(self) -> bool:
+        return not self.signal.calibrated
+
+    # -- stages -------------------------------------------------------------------------------
+    def _pick(self, faces: list[Face]) -> Face | None:
+        i = self.options.face_index or 0
+        return faces[i] if len(faces) > i else None
+
+    def track(self, frame: np.ndarray, t: float) -> FrameTracking:
+        if self.tracker is None:
+            self.tracker = FaceTracker(mode="video", max_faces=max(2, (self.options.face_index or 0) + 1))
+        return self.tracker.track(frame, t)
+
+    def measure(self, face: Face | None, frame: np.ndarray | None, t: float) -> Signal | None:
+        """Driver face -> raw signal; None while untracked, calibrating, or turned too far."""
+        if face is None:
+            return None
+        yaw, pitch, _roll = euler_angles(pose_rotation(face.transform))
+        if max(abs(yaw), abs(pitch)) > self.options.max_yaw_deg:
+            return None
+        if not self.signal.calibrated:
+            if self._calib_t0 is None:
+                self._calib_t0 = t
+            self._calib_faces.append(face)
+            if frame is not None:
+                self._calib_frames.append(frame)
+            if t - self._calib_t0 >= self.options.calib_s and len(self._calib_faces) >= 3:
+                self.signal.calibrate(self._calib_faces, self._calib_frames or None)
+                log.info("driver calibrated on %d frames (%.2f s)", len(self._calib_faces), t - self._calib_t0)
+                self._calib_faces, self._calib_frames = [], []
+            return None if not self.signal.calibrated else self.signal.neutral()
+        return self.signal.measure(face, frame)
+
+    def smooth(self, sig: Signal | None, t: float) -> Signal:
+        if self.signal.calibrated or sig is not None:
+            return self.smoother.update(sig, t)
+        return self.smoother.update(self.signal.neutral(), t)  # calibrating: hold the target neutral
+
+    def condition(self, sig: Signal, t: float) -> dict[str, torch.Tensor]:
+        return self.signal.condition(sig, t)
+
+    @torch.no_grad()
+    def generate(self, cond: dict[str, torch.Tensor]) -> np.ndarray:
+        img = self.backend.drive(self.cache, {k: v.to(self.backend.device) for k, v in cond.items()})
+        img = ((img[0].float().clamp(-1, 1) + 1.0) * 127.5 + 0.5).to(torch.uint8)
+        return img.permute(1, 2, 0).cpu().numpy()
+
+    def composite(self, crop: np.ndarray) -> np.ndarray:
+        return self.target.compositor(crop)
+
+    def _encode_driver(self, gray: torch.Tensor) -> torch.Tensor:
+        return self.backend.driver({"drv_gray": gray.to(self.backend.device)})["code_raw"]
+
+    # -- all at once --------------------------------------------------------------------------
+    def process(self, frame: np.ndarray | None, t: float, *, dblend: np.ndarray | None = None) -> FrameOutput:
+        """One driver frame at ``t`` s (or a scripted expression ``dblend``) -> the rendered frame."""
+        times: dict[str, float] = {}
+        c = time.perf_counter
+        t0 = c()
+        if dblend is not None:
+            face, sig = None, self.signal.from_blendshapes(dblend)
+            times["track"] = 0.0
+        else:
+            trk = self.track(frame, t)
+            face = self._pick(trk.faces)
+            t1 = c()
+            times["track"] = t1 - t0
+            t0 = t1
+            sig = self.measure(face, frame, t)
+        t1 = c()
+        times["signal"] = t1 - t0
+        shown = self.smooth(sig, t)
+        t2 = c()
+        times["smooth"] = t2 - t1
+        cond = self.condition(shown, t)
+        t3 = c()
+        times["condition"] = (t3 - t2) + times.pop("signal")
+        crop = self.generate(cond)
+        t4 = c()
+        times["generate"] = t4 - t3
+        image = self.composite(crop)
+        times["composite"] = c() - t4
+        return FrameOutput(image, crop, sig is not None, face, {k: v.cpu().numpy() for k, v in cond.items()},
+                           shown, self.calibrating and dblend is None, times)
+
+    def retargeted_landmarks(self, out: FrameOutput) -> np.ndarray | None:
+        """The commanded 68 points of a rendered frame (landmark-driven models), else None."""
+        return self.commanded_landmarks(out.signal)
+
+    def commanded_landmarks(self, sig: Signal) -> np.ndarray | None:
+        """For landmark-driven models: the 68 commanded points ``[68,2]`` (crop pixels)."""
+        f = getattr(self.signal, "crop_landmarks", None)
+        return None if f is None else f(sig)
