@@ -22,14 +22,15 @@ A part is a module named in ``PARTS`` that provides four functions:
 * ``plots(result, prefix) -> list[Path]``: its figures, named ``<prefix>_<what>.png``.
 
 ``generator`` (the generator alone on each backend, batch scaling, hardware floor) is in
-``benchmarks/generator.py``; ``pipeline`` (end to end per stage with the streaming runtime) is
-registered here and is picked up as soon as ``benchmarks/pipeline.py`` exists.
+``benchmarks/generator.py``; ``pipeline`` (end to end and per stage with the streaming runtime,
+driver videos at 640x480 and 1280x720) is in ``benchmarks/pipeline.py``.
 
 Examples::
 
     python -m benchmarks.latency                                  # every part available, all models
     python -m benchmarks.latency --part generator --models gcgan exprgan --backends pytorch onnxruntime
     python -m benchmarks.latency --part generator --quick --out-dir /tmp/bench   # a quick smoke run
+    python -m benchmarks.latency --part pipeline --models gcgan --backends onnxruntime --resolutions 1280x720
 """
 from __future__ import annotations
 

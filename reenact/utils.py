@@ -28,6 +28,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes owner-only files; give the usual permissions
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~umask)  # again: some writers replace the file (e.g. safetensors)
         os.replace(tmp_path, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -131,3 +131,41 @@ def test_quick_generator_run_writes_results(tmp_path):
     (tmp_path / "smoke.md").unlink()
     assert latency.main(["--replot", str(tmp_path / "smoke.json"), "--no-plots"]) == 0
     assert (tmp_path / "smoke.md").read_text() == md
+
+
+def test_quick_pipeline_run_writes_results(tmp_path):
+    from benchmarks.pipeline import STAGES
+    from tests.conftest import FIXTURE_VIDEO
+
+    rc = latency.main(["--part", "pipeline", "--quick", "--models", "gcgan", "--width", "0.125",
+                       "--backends", "pytorch", "--resolutions", "640x480", "--warmup", "2", "--iters", "4",
+                       "--budget", "30", "--threads", "1", "--driver", str(FIXTURE_VIDEO),
+                       "--out-dir", str(tmp_path), "--name", "pipe"])
+    assert rc == 0
+    data = json.loads((tmp_path / "pipe.json").read_text())
+    for key in ("machine", "gpu", "versions", "command", "settings", "git", "parts"):
+        assert key in data
+    part = data["parts"]["pipeline"]
+    assert part["settings"]["width"] == 0.125 and part["driver"]["name"] == FIXTURE_VIDEO.name
+    (r,) = part["runs"]
+    assert r["status"] == "ok", r
+    assert (r["model"], r["backend"], r["resolution"], r["width"], r["weights"]) == (
+        "gcgan", "pytorch", "640x480", 0.125, "untrained")
+    assert r["warmup"] == 2 and r["n"] == 4 and r["frames_run"] == 6   # warm-up frames run, not counted
+    assert set(r["stages"]) == set(STAGES)
+    for key in ("end_to_end", "serial"):
+        st = r[key]
+        assert 0 < st["min_ms"] <= st["median_ms"] <= st["p95_ms"] <= st["p99_ms"] <= st["max_ms"]
+        assert len(st["samples_ms"]) == 4
+    # serial is the sum of the stages; end to end adds the queueing between threads
+    assert r["serial"]["max_ms"] == pytest.approx(max(r["serial"]["samples_ms"]), abs=1e-3)
+    assert sum(r["stages"][k]["min_ms"] for k in STAGES) <= r["serial"]["max_ms"] + 1e-6
+    assert r["end_to_end"]["median_ms"] >= r["stages"]["generate"]["median_ms"]
+    assert r["sustained_fps"] > 0 and r["calibrating_timed"] == 0 and r["output_bytes"] > 0
+    md = (tmp_path / "pipe.md").read_text()
+    assert "| gcgan | pytorch | 640x480 |" in md and "Per stage" in md and "serial" in md
+    for png in ("pipe_stages.png", "pipe_cdf.png"):
+        assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (tmp_path / "pipe.md").unlink()
+    assert latency.main(["--replot", str(tmp_path / "pipe.json"), "--no-plots"]) == 0
+    assert (tmp_path / "pipe.md").read_text() == md

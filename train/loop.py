@@ -172,6 +172,7 @@ class Trainer:
         info = {"model": self.opts.model, "step": self.step, "model_config": self.model.cfg.to_dict(),
                 "recipe_config": self.recipe.cfg.to_dict(), "options": self.opts.to_dict(),
                 "features": self.features.kind, "template": self.ds.template.tolist(), "res": self.model.res}
+        self.recipe.before_save(self.ema)
         return checkpoint.save(path, model=self.model, ema=self.ema, optimizers=self.plan.optimizers, info=info)
 
     # -- one step ---------------------------------------------------------------------------

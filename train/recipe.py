@@ -102,6 +102,10 @@ class Recipe:
         raise NotImplementedError
 
     # -- helpers ----------------------------------------------------------------------------
+    def before_save(self, ema: dict[str, nn.Module]) -> None:
+        """Called before every checkpoint with the EMA generator modules: fit runtime statistics that
+        live in model buffers (e.g. 2CET-GAN's blendshape-to-code map). Default: nothing."""
+
     def adam(self, *modules: nn.Module, lr: float | None = None, betas=None, weight_decay: float = 0.0):
         params = [p for m in modules for p in m.parameters()]
         return torch.optim.Adam(params, lr=self.cfg.lr if lr is None else lr,

@@ -38,7 +38,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--smoothing", type=float, default=1.0, help="smoothing strength, 0 = off (default 1)")
     p.add_argument("--calibrate", type=float, default=1.0, metavar="SECONDS",
                    help="seconds of neutral driver at the start used as its reference (default 1)")
-    p.add_argument("--color-match", action="store_true", help="match the generated face's colours to the photo")
+    p.add_argument("--paste", default="residual", choices=["residual", "replace"],
+                   help="residual (default): the photo plus what the expression changes, keeping the photo's "
+                        "detail; replace: the generated face itself")
+    p.add_argument("--color-match", action="store_true", help="with --paste replace: match the generated face's "
+                                                              "colours to the photo")
     p.add_argument("--fps", type=float, help="frame rate for image folders and scripts (default 25)")
     p.add_argument("--device", help="torch device for the pytorch backend (cpu, cuda)")
     p.add_argument("--face-model", type=Path, help="path to face_landmarker.task")
@@ -49,7 +53,7 @@ def run(a: argparse.Namespace) -> int:
     if a.face_model:
         os.environ["REENACT_FACE_LANDMARKER"] = str(a.face_model)
     opts = RuntimeOptions(intensity=a.intensity, smoothing=a.smoothing, calib_s=a.calibrate,
-                          face_index=a.face_index, color_match=a.color_match)
+                          face_index=a.face_index, color_match=a.color_match, paste=a.paste)
     opts.validate()
     source = open_source(a.driver, fps=a.fps)  # fails early on a missing webcam or unreadable file
     try:

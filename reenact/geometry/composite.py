@@ -80,6 +80,19 @@ class Compositor:
         out[self.y0:self.y1, self.x0:self.x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
         return out
 
+    def add_delta(self, delta: np.ndarray) -> np.ndarray:
+        """Residual paste-back: ``[R, R, 3]`` float change (generated minus the generator's own neutral
+        rendering, in 0-255 levels) warped to full resolution and added to the photo inside the mask.
+        Keeps the photo's full-resolution detail; only what the expression changes is taken from the
+        generator (low-resolution models would otherwise blur the whole face)."""
+        delta = np.asarray(delta, np.float32)
+        if delta.shape != (self.crop_size, self.crop_size, 3):
+            raise ValueError(f"delta must be {self.crop_size}x{self.crop_size}x3, got {delta.shape}")
+        d = warp_from_crop(delta, self.M, (self.x1 - self.x0, self.y1 - self.y0), (self.x0, self.y0))
+        out = self.photo.copy()
+        out[self.y0:self.y1, self.x0:self.x1] = np.clip(self._photo_roi + self.alpha * d + 0.5, 0, 255).astype(np.uint8)
+        return out
+
     def _match_colour(self, face: np.ndarray) -> np.ndarray:
         """Mean/std transfer in Lab inside the mask, towards the photo's own face colours."""
         mean_s, std_s = _lab_stats(face, self.alpha[..., 0])

@@ -46,13 +46,16 @@ class RuntimeOptions:
     calib_s: float = 1.0         # seconds of neutral driver used for calibration
     max_yaw_deg: float = 30.0    # beyond this head turn the frame counts as untracked (hold, then ease)
     face_index: int | None = None  # driver face to follow (0 = largest)
-    color_match: bool = False    # Lab mean/std colour transfer at paste-back
+    color_match: bool = False    # Lab mean/std colour transfer at paste-back (paste="replace")
+    paste: str = "residual"      # residual: photo + (generated - generated neutral); replace: the generated face
 
     def validate(self) -> None:
         if not 0.0 <= self.intensity <= 3.0:
             raise ReenactError(f"intensity must be in [0, 3], got {self.intensity}")
         if not 0.0 <= self.smoothing <= 5.0:
             raise ReenactError(f"smoothing must be in [0, 5], got {self.smoothing}")
+        if self.paste not in ("residual", "replace"):
+            raise ReenactError(f"paste must be 'residual' or 'replace', got {self.paste!r}")
         if self.calib_s < 0:
             raise ReenactError(f"calibration time must be >= 0, got {self.calib_s}")
 
@@ -117,6 +120,9 @@ class Reenactor:
             kw.update(template=template, encode=self._encode_driver)
         self.signal: DriverSignal = make_signal(model, target, **kw)
         self.smoother = ConditionSmoother(self.signal.filter_spec(self.options.smoothing), self.signal.neutral())
+        # the generator's rendering of the target itself: the reference of the residual paste-back
+        self.neutral_crop = self.generate(self.signal.condition(self.signal.neutral(), 0.0))
+        self.signal.reset()
         self._own_tracker = tracker is None
         self.tracker = tracker
         self._calib_faces: list[Face] = []
@@ -235,6 +241,8 @@ class Reenactor:
         return img.permute(1, 2, 0).cpu().numpy()
 
     def composite(self, crop: np.ndarray) -> np.ndarray:
+        if self.options.paste == "residual":
+            return self.target.compositor.add_delta(crop.astype(np.float32) - self.neutral_crop.astype(np.float32))
         return self.target.compositor(crop)
 
     def _encode_driver(self, gray: torch.Tensor) -> torch.Tensor:

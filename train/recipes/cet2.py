@@ -57,6 +57,8 @@ class Cet2RecipeConfig(RecipeConfig):
     cyc_e_ramp_steps: int = 10_000
     sub_batches: tuple[str, ...] = ("ab", "ab", "a")  # cycles trained per sub-batch [C]
     augment: bool = True                 # flip + random resized crop (p 0.5) [C]
+    fit_frames: int = 512                # frames used to fit the blendshape-to-code map at each checkpoint
+    fit_ridge: float = 0.1
 
 
 def _ramp(step: int, start: float, end: float, steps: int) -> float:
@@ -263,3 +265,45 @@ class Cet2Recipe(Recipe):
         fake = m.G(x, m.encode_code(other)).clamp(-1, 1)
         back = m.G(fake, m.encode_code(x)).clamp(-1, 1)
         return [x, fake, back]
+
+    # -- runtime statistics -----------------------------------------------------------------
+    @torch.no_grad()
+    def before_save(self, ema):
+        """Fit ``model.blend_code`` (scripted expressions, MODELS.md 3.8): ridge regression of the EMA
+        encoder's code relative to each person's neutral median on the blendshapes relative to that
+        person's resting baseline, over up to ``fit_frames`` training frames."""
+        fit_blend_code(self.model, ema.get("E", self.model.E), self.data, self.cfg.fit_frames, self.cfg.fit_ridge)
+
+
+@torch.no_grad()
+def fit_blend_code(model, encoder, data, max_frames: int = 512, ridge: float = 0.1) -> float:
+    """Sets ``model.blend_code`` [52, code_dim]; returns the fit's R^2 (0 when it cannot be fitted)."""
+    from reenact.geometry import clip_baseline
+    from reenact.models.nets.cet2 import to_gray
+
+    n = len(data)
+    idx = torch.from_numpy(np.linspace(0, n - 1, min(n, max_frames)).round().astype(np.int64))
+    codes = []
+    for chunk in idx.split(64):
+        img = data.batch(chunk).img
+        codes.append(encoder(to_gray(img)).float().cpu())
+    code = torch.cat(codes).numpy().astype(np.float64)
+    blend = data.blend[idx.to(data.blend.device)].cpu().numpy().astype(np.float64)
+    person = data.person[idx.to(data.person.device)].cpu().numpy()
+    neutral = data.neutral[idx.to(data.neutral.device)].cpu().numpy()
+    X, Y = [], []
+    for p in np.unique(person):
+        m = person == p
+        rest = m & neutral
+        ref = np.median(code[rest] if rest.any() else code[m], 0)
+        X.append(blend[m] - clip_baseline(blend[m]))
+        Y.append(code[m] - ref)
+    X, Y = np.concatenate(X), np.concatenate(Y)
+    X[:, 0] = 0.0
+    if len(X) < 8 or not np.isfinite(Y).all():
+        return 0.0
+    W = np.linalg.solve(X.T @ X + ridge * np.eye(52), X.T @ Y)
+    r2 = 1.0 - ((Y - X @ W) ** 2).sum() / max(((Y - Y.mean(0)) ** 2).sum(), 1e-12)
+    model.blend_code.copy_(torch.from_numpy(W).to(model.blend_code))
+    log.info("2CET-GAN blendshape-to-code map fitted on %d frames (R^2 %.2f)", len(X), r2)
+    return float(r2)
