@@ -99,6 +99,7 @@ class OnnxRuntimeBackend(Backend):
     def __init__(self, model: ReenactModel, work_dir: str | Path | None = None, providers: list[str] | None = None):
         super().__init__(model)
         import onnxruntime as ort
+        ort.set_default_logger_severity(3)
 
         from engines.export import export_onnx
 
@@ -130,11 +131,12 @@ class TensorRTBackend(Backend):
         if not torch.cuda.is_available():
             raise ReenactError("the tensorrt backend needs an NVIDIA GPU with CUDA")
         self.device = torch.device("cuda")
-        self.model.to(self.device)
         self.runners = {}
+        self.model.cpu()  # export and parity checks trace on the CPU
         for name, spec in self.specs.items():
             built = build_engine(model, spec, precision=precision)
             self.runners[name] = EngineRunner(built.path, cuda_graph=cuda_graph and spec.kind != "target")
+        self.model.to(self.device)
 
     def run(self, engine, feeds):
         return self.runners[engine](**feeds)

@@ -57,7 +57,7 @@ def run(a: argparse.Namespace) -> int:
         rows.append((r.model, r.engine, r.precision, f"{r.onnx_max_diff:.1e}",
                      "-" if r.fp16_psnr_db is None else f"{r.fp16_psnr_db:.1f}", f"{r.size_mb:.1f}",
                      f"{r.seconds:.1f}", "cached" if r.cached else "built"))
-    head = ("model", "engine", "precision", "onnx max|d|", "fp16 dB", "MB", "s", "")
+    head = ("model", "engine", "precision", "onnx rel err", "fp16 dB", "MB", "s", "")
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
     for row in (head, *rows):
         print("  ".join(str(x).ljust(w) for x, w in zip(row, widths)))

@@ -90,5 +90,9 @@ class CEFGAN(ReenactModel):
         inputs = (TensorSpec("img_src", (1, 3, RES, RES), source="cache"),
                   TensorSpec("au_src", (1, n), source="cache"),
                   TensorSpec("au_tgt", (1, n), source="condition"))
+        # Each stage of the cascade refines the previous stage's output, so float32 rounding differences
+        # between ONNX Runtime's and PyTorch's kernels compound: one stage agrees to ~3e-6 (relative L2),
+        # three stages of an untrained network to ~5e-4. The 3-stage tolerance is MODELS.md's 1e-3 gate.
+        rtol = 1e-4 if self.cfg.n_stages == 1 else 1e-3
         return [EngineSpec("cefgan_drive", "drive", lambda: CEFGANDrive(self.cascade).eval(), inputs,
-                           (TensorSpec("img", (1, 3, RES, RES)),))]
+                           (TensorSpec("img", (1, 3, RES, RES)),), onnx_rtol=rtol)]
