@@ -513,7 +513,7 @@ def plots(result: dict[str, Any], prefix: Path) -> list[Path]:
         p = panels.setdefault(r["model"], {})
         p[f"{r['backend']} {r['resolution']} end to end"] = r["end_to_end"]["samples_ms"]
         p[f"{r['backend']} {r['resolution']} serial"] = r["serial"]["samples_ms"]
-    paths.append(plot_cdf(f"{prefix}_cdf.png", panels, f"pipeline latency per frame ({s['device']}, warm-up excluded)"))
+    paths.append(plot_cdf(f"{prefix}_pipeline_cdf.png", panels, f"pipeline latency per frame ({s['device']}, warm-up excluded)"))
     return paths
 
 

@@ -124,7 +124,7 @@ def test_quick_generator_run_writes_results(tmp_path):
         assert trt["status"] == "skipped" and "GPU" in trt["reason"]
     md = (tmp_path / "smoke.md").read_text()
     assert "| gcgan | 64 |" in md and "onnxruntime" in md and "Hardware floor" in md
-    for png in ("smoke_generator.png", "smoke_cdf.png", "smoke_batch.png"):
+    for png in ("smoke_generator.png", "smoke_generator_cdf.png", "smoke_batch.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     # the tables and plots can be rewritten from the JSON alone
@@ -164,7 +164,7 @@ def test_quick_pipeline_run_writes_results(tmp_path):
     assert r["sustained_fps"] > 0 and r["calibrating_timed"] == 0 and r["output_bytes"] > 0
     md = (tmp_path / "pipe.md").read_text()
     assert "| gcgan | pytorch | 640x480 |" in md and "Per stage" in md and "serial" in md
-    for png in ("pipe_stages.png", "pipe_cdf.png"):
+    for png in ("pipe_stages.png", "pipe_pipeline_cdf.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     (tmp_path / "pipe.md").unlink()
     assert latency.main(["--replot", str(tmp_path / "pipe.json"), "--no-plots"]) == 0
