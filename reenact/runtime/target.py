@@ -100,9 +100,13 @@ def prepare_target(photo: np.ndarray | str | os.PathLike, res: int, *, template:
     face = select_face(faces, face_index, what)
     if len(faces) > 1:
         log.info("%s has %d faces; using face %d (0 = largest)", what, len(faces), face_index or 0)
-    if float(np.max(face.blendshapes[1:])) > NOT_NEUTRAL_WARN:
-        log.warning("%s does not look neutral (a blendshape at %.2f): results are best with a neutral, "
-                    "frontal photo", what, float(np.max(face.blendshapes[1:])))
+    top = int(np.argmax(face.blendshapes[1:])) + 1
+    if float(face.blendshapes[top]) > NOT_NEUTRAL_WARN:
+        from ..tracking import BLENDSHAPE_NAMES
+
+        log.warning("%s does not look neutral (%s %.2f): the driver's expression is added to the photo's own; "
+                    "results are best with a neutral, frontal photo", what, BLENDSHAPE_NAMES[top],
+                    float(face.blendshapes[top]))
     crop = Aligner(res, template).crop(image, face.landmarks)
     lmk68 = apply_affine(crop.M, to_ibug68(face.landmarks)[:, :2]).astype(np.float32)
     aus = action_units(face.blendshapes, face.landmarks)
