@@ -328,6 +328,11 @@ def plot_bars(path: str | os.PathLike, panels: Sequence[tuple[str, dict[str, dic
         ax.set_title(ptitle)
         ax.grid(axis="y", which="both", alpha=0.3)
     axes[0][0].legend(fontsize=8)
+    return _save_figure(plt, fig, title, path)
+
+
+def _save_figure(plt, fig, title: str, path: str | os.PathLike) -> Path:
+    """Title, tight layout and an atomic PNG write; closes the figure."""
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     path = Path(path)
@@ -367,13 +372,7 @@ def plot_cdf(path: str | os.PathLike, panels: dict[str, dict[str, Sequence[float
         ax.legend(fontsize=7)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    return path
+    return _save_figure(plt, fig, title, path)
 
 
 __all__ = ["REPO", "RESULTS", "Timer", "command_line", "environment", "fmt", "markdown_table", "plot_bars",
