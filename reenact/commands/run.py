@@ -72,22 +72,8 @@ def run(a: argparse.Namespace) -> int:
         raise
     log.info("target %dx%d, model %s (%s weights), backend %s, driver %s -> %s", w, h, r.model.model_id,
              r.weights, r.backend.name, source.description, pipeline_sink.description)
-    holder = {}
-
-    def on_key(k: str) -> None:
-        if k == "c" and "p" in holder:
-            holder["p"].recalibrate_requested.set()
-
-    if hasattr(pipeline_sink, "on_key"):
-        pipeline_sink.on_key = on_key
     try:
-        from ..runtime.pipeline import Pipeline
-
-        p = Pipeline(r, source, pipeline_sink, progress=not a.no_progress)
-        holder["p"] = p
-        stats = p.run()
-        if a.stats:
-            stats.write(a.stats)
+        stats = run_pipeline(r, source, pipeline_sink, stats_path=a.stats, progress=not a.no_progress)
     finally:
         source.close()
         r.close()

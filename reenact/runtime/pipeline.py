@@ -138,6 +138,12 @@ class Pipeline:
         self.q_out: queue.Queue = queue.Queue(queue_size)
         self.stats = RunStats(reenactor.model.model_id, reenactor.backend.name, source.description,
                               sink.description, reenactor.weights, encode_target_s=reenactor.encode_s)
+        if hasattr(sink, "on_key") and sink.on_key is None:  # a window's "c" key recalibrates
+            sink.on_key = self._on_key
+
+    def _on_key(self, key: str) -> None:
+        if key == "c":
+            self.recalibrate_requested.set()
 
     # -- helpers ------------------------------------------------------------------------------
     def _put(self, q, item) -> bool:
@@ -197,23 +203,9 @@ class Pipeline:
                 self.recalibrate_requested.clear()
                 r.recalibrate()
                 log.info("recalibrating: hold a neutral face for %.1f s", r.options.calib_s)
-            cap, c = item.cap, time.perf_counter
-            t0 = c()
-            if cap.dblend is not None:
-                sig = r.signal.from_blendshapes(cap.dblend)
-                t1 = c()
-            else:
-                face = r._pick(r.track(cap.image, cap.t).faces)
-                t1 = c()
-                sig = r.measure(face, cap.image, cap.t)
-            t2 = c()
-            shown = r.smooth(sig, cap.t)
-            t3 = c()
-            item.cond = r.condition(shown, cap.t)
-            t4 = c()
-            item.times.update(track=t1 - t0, smooth=t3 - t2, condition=(t2 - t1) + (t4 - t3))
-            item.tracked = sig is not None
-            item.calibrating = r.calibrating and cap.dblend is None
+            a = r.analyse(item.cap.image, item.cap.t, item.cap.dblend)
+            item.cond, item.tracked, item.calibrating = a.cond, a.signal is not None, a.calibrating
+            item.times.update(a.times)
             if not self._put(self.q_cond, item):
                 return
 

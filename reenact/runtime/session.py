@@ -74,6 +74,18 @@ class FrameOutput:
     times: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class Analysis:
+    """Everything before the generator for one frame (``Reenactor.analyse``)."""
+
+    face: Face | None
+    signal: Signal | None       # raw signal; None while untracked or calibrating
+    shown: Signal               # after smoothing and the hold/ease policy
+    cond: dict[str, torch.Tensor]
+    calibrating: bool
+    times: dict[str, float]
+
+
 def default_weights(model_id: str) -> Path | None:
     """The weights shipped with the package for ``model_id`` (None if there are none)."""
     p = WEIGHTS_DIR / f"{model_id}.safetensors"
@@ -249,36 +261,37 @@ class Reenactor:
         return self.backend.driver({"drv_gray": gray.to(self.backend.device)})["code_raw"]
 
     # -- all at once --------------------------------------------------------------------------
-    def process(self, frame: np.ndarray | None, t: float, *, dblend: np.ndarray | None = None) -> FrameOutput:
-        """One driver frame at ``t`` s (or a scripted expression ``dblend``) -> the rendered frame."""
-        times: dict[str, float] = {}
+    def analyse(self, frame: np.ndarray | None, t: float, dblend: np.ndarray | None = None) -> Analysis:
+        """Track (or take a scripted expression ``dblend``), measure, smooth and form the condition:
+        every stage before the generator, with its times (track, condition, smooth; seconds)."""
         c = time.perf_counter
         t0 = c()
         if dblend is not None:
-            face, sig = None, self.signal.from_blendshapes(dblend)
-            times["track"] = 0.0
+            face = None
         else:
-            trk = self.track(frame, t)
-            face = self._pick(trk.faces)
-            t1 = c()
-            times["track"] = t1 - t0
-            t0 = t1
-            sig = self.measure(face, frame, t)
+            face = self._pick(self.track(frame, t).faces)
         t1 = c()
-        times["signal"] = t1 - t0
-        shown = self.smooth(sig, t)
+        sig = self.signal.from_blendshapes(dblend) if dblend is not None else self.measure(face, frame, t)
         t2 = c()
-        times["smooth"] = t2 - t1
-        cond = self.condition(shown, t)
+        shown = self.smooth(sig, t)
         t3 = c()
-        times["condition"] = (t3 - t2) + times.pop("signal")
-        crop = self.generate(cond)
+        cond = self.condition(shown, t)
         t4 = c()
-        times["generate"] = t4 - t3
+        return Analysis(face, sig, shown, cond, self.calibrating and dblend is None,
+                        {"track": t1 - t0, "condition": (t2 - t1) + (t4 - t3), "smooth": t3 - t2})
+
+    def process(self, frame: np.ndarray | None, t: float, *, dblend: np.ndarray | None = None) -> FrameOutput:
+        """One driver frame at ``t`` s (or a scripted expression ``dblend``) -> the rendered frame."""
+        a = self.analyse(frame, t, dblend)
+        times = dict(a.times)
+        c = time.perf_counter
+        t0 = c()
+        crop = self.generate(a.cond)
+        t1 = c()
         image = self.composite(crop)
-        times["composite"] = c() - t4
-        return FrameOutput(image, crop, sig is not None, face, {k: v.cpu().numpy() for k, v in cond.items()},
-                           shown, self.calibrating and dblend is None, times)
+        times.update(generate=t1 - t0, composite=c() - t1)
+        return FrameOutput(image, crop, a.signal is not None, a.face, {k: v.cpu().numpy() for k, v in a.cond.items()},
+                           a.shown, a.calibrating, times)
 
     def retargeted_landmarks(self, out: FrameOutput) -> np.ndarray | None:
         """The commanded 68 points of a rendered frame (landmark-driven models), else None."""
