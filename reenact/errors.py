@@ -28,3 +28,12 @@ class ModelFileError(ReenactError):
 
 class NoFaceError(ReenactError):
     """No face was found where one is required (for example in the target photo)."""
+
+
+class OutputError(ReenactError):
+    """An output path cannot be used: not writable, the wrong kind (file vs folder), or an input."""
+
+
+class Terminated(KeyboardInterrupt):
+    """The process was asked to stop (SIGTERM, SIGHUP). A ``KeyboardInterrupt``, so every writer that
+    finalises or removes its file on Ctrl-C does the same here."""

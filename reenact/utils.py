@@ -45,3 +45,91 @@ def dataclass_from_dict(cls, d: dict):
     if unknown:
         raise ValueError(f"unknown {cls.__name__} option(s): {sorted(unknown)}; known: {sorted(names)}")
     return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+# -- output paths ------------------------------------------------------------------------------
+def _nearest_existing(path: Path) -> Path:
+    p = path
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def same_path(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """True when ``a`` and ``b`` name the same file or folder (links and relative paths resolved)."""
+    a, b = Path(a), Path(b)
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.expanduser().resolve() == b.expanduser().resolve()
+
+
+def _inside(child: Path, folder: Path) -> bool:
+    try:
+        child.expanduser().resolve().relative_to(folder.expanduser().resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _probe_writable(folder: Path) -> str | None:
+    """None if a file can be created in ``folder`` (a real try: permission bits lie for root and on
+    read-only mounts), else the reason."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".reenact-probe-", dir=folder)
+    except OSError as e:
+        return e.strerror or str(e)
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
+    return None
+
+
+def check_output(path: str | os.PathLike, *, flag: str = "--out", kind: str = "file",
+                 inputs: dict[str, object] | None = None, replaces: bool = False,
+                 writes: tuple[str, ...] = ()) -> Path:
+    """Refuse an output path before any work starts; returns it as a ``Path``.
+
+    ``kind``: "file" (a file is written there) or "dir" (a folder is written or filled). ``inputs``:
+    {description: path or None} of everything the command reads (driver, target, checkpoint,
+    dataset...); an output that is one of them, or (``replaces``: the output folder is replaced
+    as a whole) holds one of them, is refused; so is a file named in ``writes`` (written inside an
+    output folder) that is one of them. The folder that will receive the output must accept
+    a new file (tried for real). Errors are ``OutputError`` with one line naming the problem.
+    """
+    from .errors import OutputError
+
+    p = Path(path).expanduser()
+    for what, inp in (inputs or {}).items():
+        if inp is None or str(inp) == "":
+            continue
+        ip = Path(str(inp)).expanduser()
+        if same_path(p, ip):
+            raise OutputError(f"{flag} {path} is the {what} itself; writing it would destroy the input: "
+                              f"choose another output path")
+        if kind == "dir" and replaces and ip.exists() and _inside(ip, p):
+            raise OutputError(f"{flag} {path} holds the {what} ({inp}) and is replaced as a whole: "
+                              f"choose another output folder")
+        for name in writes:
+            if same_path(p / name, ip):
+                raise OutputError(f"{flag} {path} would overwrite the {what} ({inp}) with its {name}: "
+                                  f"choose another output folder")
+    if kind == "file":
+        if p.is_dir():
+            raise OutputError(f"{flag} {path} is an existing folder; give a file name")
+        folder = p.parent
+    elif kind == "dir":
+        if p.exists() and not p.is_dir():
+            raise OutputError(f"{flag} {path} is an existing file; give a folder")
+        folder = p if p.is_dir() and not replaces else p.parent
+    else:
+        raise ValueError(f"kind must be 'file' or 'dir', got {kind!r}")
+    existing = _nearest_existing(folder)
+    if not existing.is_dir():
+        raise OutputError(f"{flag} {path}: {existing} is a file, not a folder")
+    why = _probe_writable(existing)
+    if why is not None:
+        raise OutputError(f"{flag} {path}: cannot write in {existing} ({why})")
+    return p

@@ -81,7 +81,12 @@ def read_meta(path: str | os.PathLike) -> dict[str, Any]:
     j = p.with_suffix(".json")
     if not p.is_file() or not j.is_file():
         raise ModelFileError(f"checkpoint not found (need {p.name} and {j.name}): {p}")
-    meta = json.loads(j.read_text())
+    try:
+        meta = json.loads(j.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelFileError(f"cannot read the checkpoint's JSON sidecar {j}: {e}") from None
+    if not isinstance(meta, dict):
+        raise ModelFileError(f"{j} is not a {FORMAT} file")
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise ModelFileError(f"{j} is not a {FORMAT} version {VERSION} file (found {meta.get('format')!r} "
                              f"version {meta.get('version')!r})")
@@ -96,12 +101,24 @@ def load(path: str | os.PathLike, *, model: nn.Module, ema: dict[str, nn.Module]
         tensors = load_file(str(path))
     except Exception as e:  # safetensors raises its own error types for truncated files
         raise ModelFileError(f"cannot read checkpoint {path}: {e}") from None
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+    def fit(module: nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
+        try:
+            module.load_state_dict(state, strict=True)
+        except RuntimeError as e:  # a state-dict report lists every key: keep its first line
+            first = str(e).strip().splitlines()[0][:200]
+            raise ModelFileError(f"checkpoint {path} ({meta.get('model')} {meta.get('model_config')}) does not fit "
+                                 f"this {what} ({first})") from None
+
+    fit(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, "model")
     for name, mod in (ema or {}).items():
         p = f"ema.{name}."
-        mod.load_state_dict({k[len(p):]: v for k, v in tensors.items() if k.startswith(p)}, strict=True)
+        fit(mod, {k[len(p):]: v for k, v in tensors.items() if k.startswith(p)}, f"EMA {name}")
     for name, opt in (optimizers or {}).items():
-        _restore_optimizer(name, opt, tensors, meta["optimizers"][name])
+        try:
+            _restore_optimizer(name, opt, tensors, meta["optimizers"][name])
+        except (KeyError, ValueError, RuntimeError) as e:
+            raise ModelFileError(f"checkpoint {path}: optimizer {name!r} state does not fit this run "
+                                 f"({type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''})") from None
     return meta
 
 

@@ -27,14 +27,35 @@ class TrainOptions:
 
     def validate(self) -> None:
         if self.steps < 1:
-            raise ValueError("steps must be >= 1")
+            raise ValueError(f"steps must be >= 1, got {self.steps}")
         for name in ("sample_every", "ckpt_every", "log_every"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0")
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.limit is not None and self.limit < 1:
             raise ValueError("limit must be >= 1")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        # the model's and the recipe's options are typed and range-checked when their configs are
+        # built: do it now, before a run folder exists or a dataset is loaded
+        from reenact.models.base import model_class
+
+        from .recipe import recipe_class
+
+        mcls = model_class(self.model)  # KeyError names the known models
+        if not isinstance(self.model_options, dict):
+            raise ValueError("model options must be a JSON object")
+        try:
+            mcls.Config.from_dict(dict(self.model_options))
+        except (TypeError, ValueError) as e:
+            raise ValueError(str(e)) from None
+        rcls = recipe_class(self.model)
+        rcls.Config.from_dict(dict(self.recipe_options))
+        from pathlib import Path
+
+        if self.vgg19 is not None and not Path(self.vgg19).is_file():
+            raise ValueError(f"--vgg19 {self.vgg19}: file not found")
+        if self.resume is not None and not Path(self.resume).exists():
+            raise ValueError(f"--resume {self.resume}: no such run folder or checkpoint")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -46,18 +46,30 @@ class VGG19Features(nn.Module):
         p = Path(path)
         if not p.is_file():
             raise ModelFileError(f"VGG19 weights not found: {p}")
-        if p.suffix == ".safetensors":
-            from safetensors.torch import load_file
-            sd = load_file(str(p))
-        else:
-            sd = torch.load(p, map_location="cpu", weights_only=True)
-        feats = {k[len("features."):]: v for k, v in sd.items() if k.startswith("features.")}
+        want = "expected torchvision's VGG19 state dict (vgg19-dcbb9e9d.pth or a .safetensors of it)"
+        try:
+            if p.suffix == ".safetensors":
+                from safetensors.torch import load_file
+                sd = load_file(str(p))
+            else:
+                sd = torch.load(p, map_location="cpu", weights_only=True)
+        except Exception as e:  # torch's weights_only message is pages long; name the file instead
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+            raise ModelFileError(f"--vgg19 {p} cannot be read as a state dict ({first}); {want}") from None
+        if not isinstance(sd, dict):
+            raise ModelFileError(f"--vgg19 {p} holds a {type(sd).__name__}, not a state dict; {want}")
+        feats = {k[len("features."):]: v for k, v in sd.items()
+                 if isinstance(k, str) and k.startswith("features.") and torch.is_tensor(v)}
         if not feats:
-            raise ModelFileError(f"{p} holds no 'features.N.weight' keys: expected torchvision's VGG19 state dict")
+            raise ModelFileError(f"--vgg19 {p} holds no 'features.N.weight' keys; {want}")
         self.features = vgg19_features()[: max(VGG_LAYERS[n] for n in layers) + 1]
-        missing = self.features.load_state_dict({k: v for k, v in feats.items()
-                                                 if int(k.split(".")[0]) < len(self.features)}, strict=True)
-        del missing
+        try:
+            self.features.load_state_dict({k: v for k, v in feats.items()
+                                           if k.split(".")[0].isdigit() and int(k.split(".")[0]) < len(self.features)},
+                                          strict=True)
+        except RuntimeError as e:
+            first = str(e).strip().splitlines()[0][:160]
+            raise ModelFileError(f"--vgg19 {p} does not fit VGG19 ({first}); {want}") from None
         self.layers = tuple(layers)
         self.requires_grad_(False).eval()
 

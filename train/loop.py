@@ -158,9 +158,10 @@ class Trainer:
         ck = checkpoint.latest(p) if p.is_dir() else p
         if ck is None:
             raise ReenactError(f"no checkpoint to resume from in {p}")
+        found = checkpoint.read_meta(ck).get("model")
+        if found != self.opts.model:
+            raise ReenactError(f"--resume {where}: {ck.name} is a {found} checkpoint, not {self.opts.model}")
         meta = checkpoint.load(ck, model=self.model, ema=self.ema, optimizers=self.plan.optimizers)
-        if meta["model"] != self.opts.model:
-            raise ReenactError(f"{ck} is a {meta['model']} checkpoint, not {self.opts.model}")
         self.step = int(meta["step"])
         if self.run_dir is None and p.is_dir():
             self.run_dir = p
@@ -250,15 +251,35 @@ class Trainer:
         from tqdm import tqdm
 
         d = self.dist
+        created = False
         if d.main and self.run_dir is None:
             self.run_dir = new_run_dir(self.opts.out, self.opts.model, self.opts.tag)
+            created = True
+        try:
+            return self._run(progress)
+        except BaseException:
+            # a run that stops (error, Ctrl-C, SIGTERM) before its first checkpoint leaves nothing
+            # worth keeping: remove the folder it made; later on, its checkpoints are kept (each
+            # written atomically) and the run can be resumed from the last one
+            if created and self.run_dir is not None and checkpoint.latest(self.run_dir) is None:
+                import shutil
+
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+                log.info("removed %s (stopped before its first checkpoint)", self.run_dir)
+            raise
+
+    def _run(self, progress: bool) -> Path | None:
+        from tqdm import tqdm
+
+        d = self.dist
         writer = None
         if d.main:
             resolved = {"options": self.opts.to_dict(), "model_config": self.model.cfg.to_dict(),
                         "recipe_config": self.recipe.cfg.to_dict(), "features": self.features.kind,
                         "vgg19": self.features.source, "world_size": d.world, "device": str(self.device),
                         "dataset": str(self.ds.path), "train_frames": len(self.data)}
-            (self.run_dir / "options.json").write_text(json.dumps(resolved, indent=1, default=str))
+            with atomic_path(self.run_dir / "options.json") as tmp:
+                tmp.write_text(json.dumps(resolved, indent=1, default=str))
             from torch.utils.tensorboard import SummaryWriter
             writer = SummaryWriter(str(self.run_dir / "tensorboard"))
         bar = tqdm(total=self.opts.steps, initial=self.step, unit="step", desc=f"train {self.opts.model}",

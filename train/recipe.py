@@ -67,12 +67,104 @@ class RecipeConfig:
     n_critic: int = 1
     ema_beta: float = 0.999
 
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Types and ranges of every option, checked when the config is built (``--set batch=abc``
+        and ``--set batch=0`` are named here, not deep inside torch). Raises ``ValueError``.
+
+        Ranges follow the option's name: ``batch``, ``n_critic``, ``*_repeats``, ``*_every``,
+        ``fit_frames`` >= 1; ``lr*`` > 0; ``betas`` and ``*beta``-like rates in [0, 1); ``ema_beta``, ``*fraction``,
+        ``decay_*`` shares, ``lr_decay`` in [0, 1]; weights (``w_*``, ``lambda_*``), ``*_steps``,
+        ``weight_decay``, ``margin``, ``*_range``, ``*_ridge``, ``lr_floor`` >= 0.
+        """
+        import math
+        import typing
+
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            name, v = f.name, getattr(self, f.name)
+            setattr(self, name, _typed(name, v, hints.get(name, Any)))
+        for f in dataclasses.fields(self):
+            name, v = f.name, getattr(self, f.name)
+            values = v if isinstance(v, tuple) else (v,)
+            if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in values):
+                continue
+            if any(isinstance(x, float) and not math.isfinite(x) for x in values):
+                raise ValueError(f"recipe option {name} must be finite, got {v!r}")
+            lo, hi, lo_open, hi_open = _range_for(name)
+            for x in values:
+                if x < lo or x > hi or (lo_open and x == lo) or (hi_open and x == hi):
+                    left, right = "(" if lo_open else "[", ")" if hi_open else "]"
+                    rng = f"{left}{lo:g}, {hi:g}{right}" if math.isfinite(hi) else (f"> {lo:g}" if lo_open else f">= {lo:g}")
+                    raise ValueError(f"recipe option {name} must be {rng}, got {v!r}")
+        if name_sum := [f.name for f in dataclasses.fields(self) if f.name == "stages"]:
+            if sum(getattr(self, name_sum[0])) <= 0:
+                raise ValueError(f"recipe option stages must have a positive sum, got {self.stages!r}")  # type: ignore[attr-defined]
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RecipeConfig:
+        if not isinstance(d, dict):
+            raise ValueError(f"recipe options must be a JSON object, got {type(d).__name__}")
         return dataclass_from_dict(cls, d)
+
+
+def _range_for(name: str) -> tuple[float, float, bool, bool]:
+    """(low, high, low open, high open) of a numeric recipe option, from its name."""
+    inf = float("inf")
+    if name in ("batch", "n_critic", "fit_frames") or name.endswith(("_repeats", "_every")):
+        return 1, inf, False, False
+    if name == "lr" or name.startswith("lr_e") or name == "code_range":
+        return 0, inf, True, False
+    if name == "betas":
+        return 0, 1, False, True
+    if name in ("ema_beta", "lr_decay") or name.endswith("fraction") or name.startswith("decay_"):
+        return 0, 1, False, False
+    return 0, inf, False, False   # weights, step counts, margins, ridges, floors: >= 0
+
+
+def _typed(name: str, v: Any, hint: Any) -> Any:
+    """``v`` as the annotated type (ints are fine where floats are wanted, JSON lists as tuples)."""
+    import typing
+
+    def bad(want: str):
+        return ValueError(f"recipe option {name} must be {want}, got {v!r}")
+
+    origin = typing.get_origin(hint)
+    if hint is bool:
+        if not isinstance(v, bool):
+            raise bad("true or false")
+        return v
+    if hint is int:
+        if isinstance(v, bool) or not isinstance(v, int):
+            if isinstance(v, float) and v.is_integer():
+                return int(v)
+            raise bad("an integer")
+        return v
+    if hint is float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise bad("a number")
+        return float(v)
+    if hint is str:
+        if not isinstance(v, str):
+            raise bad("a string")
+        return v
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if not isinstance(v, (tuple, list)):
+            raise bad("a list")
+        if len(args) == 2 and args[1] is Ellipsis:
+            if not v:
+                raise bad("a non-empty list")
+            return tuple(_typed(name, x, args[0]) for x in v)
+        if len(v) != len(args):
+            raise bad(f"a list of {len(args)}")
+        return tuple(_typed(name, x, a) for x, a in zip(v, args))
+    return v
 
 
 class Recipe:

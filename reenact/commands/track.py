@@ -13,9 +13,10 @@ from tqdm import tqdm
 
 from ..assets import default_target_path
 from ..cli import Command, register
-from ..errors import InputFileError
-from ..io.images import is_image_path, load_image, save_image
-from ..io.video import VideoReader, VideoWriter, is_video_path, list_images
+from ..errors import InputFileError, ReenactError
+from ..io.images import IMAGE_EXTENSIONS, is_image_path, load_image, save_image
+from ..io.video import WRITABLE_VIDEO_EXTENSIONS, VideoReader, VideoWriter, is_video_path, list_images
+from ..utils import check_output
 from ..tracking import FaceTracker, FrameTracking
 from ..tracking.draw import draw_tracking
 from ..tracking.tracks import TrackSequence
@@ -35,12 +36,21 @@ class TrackOptions:
     @classmethod
     def from_args(cls, a: argparse.Namespace) -> TrackOptions:
         if a.max_faces < 1:
-            raise SystemExit("reenact track: --max-faces must be >= 1")
+            raise ReenactError(f"--max-faces must be >= 1, got {a.max_faces}")
         if not 0 <= a.face_index < a.max_faces:
-            raise SystemExit("reenact track: --face-index must be in [0, --max-faces)")
+            raise ReenactError(f"--face-index must be in [0, --max-faces) = [0, {a.max_faces}), got {a.face_index}")
         inp = Path(a.input) if a.input else default_target_path()
         out = Path(a.out) if a.out else Path(f"{inp.stem}.tracks.npz")
-        return cls(inp, out, Path(a.preview) if a.preview else None, a.face_model, a.max_faces, a.face_index)
+        preview = Path(a.preview) if a.preview else None
+        check_output(out, inputs={"input": inp})
+        if preview is not None:
+            photo = inp.is_file() and is_image_path(inp)
+            allowed = IMAGE_EXTENSIONS if photo else WRITABLE_VIDEO_EXTENSIONS
+            if preview.suffix.lower() not in allowed:
+                raise ReenactError(f"--preview {preview}: use a {', '.join(sorted(allowed))} file name for "
+                                   f"{'a photo' if photo else 'a video or image folder'}")
+            check_output(preview, flag="--preview", inputs={"input": inp, "--out file": out})
+        return cls(inp, out, preview, a.face_model, a.max_faces, a.face_index)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

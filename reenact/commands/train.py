@@ -7,14 +7,16 @@ import sys
 from pathlib import Path
 
 from ..cli import Command, register
+from ..errors import ReenactError
 
 
 def _kv(items: list[str] | None) -> dict:
     out = {}
     for it in items or []:
-        if "=" not in it:
-            raise SystemExit(f"reenact train: --set wants KEY=VALUE, got {it!r}")
+        if "=" not in it or not it.split("=", 1)[0].strip():
+            raise ReenactError(f"--set wants KEY=VALUE, got {it!r}")
         k, v = it.split("=", 1)
+        k = k.strip()
         try:
             out[k] = json.loads(v)
         except json.JSONDecodeError:
@@ -47,10 +49,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the resolved options and exit")
 
 
+def _config_file(path: Path) -> dict:
+    """--config: a JSON object with optional "model" and "recipe" objects."""
+    try:
+        cfg = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ReenactError(f"--config {path}: file not found") from None
+    except IsADirectoryError:
+        raise ReenactError(f"--config {path} is a folder; give a JSON file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ReenactError(f"--config {path} is not valid JSON ({e})") from None
+    if not isinstance(cfg, dict):
+        raise ReenactError(f"--config {path} must hold a JSON object with \"model\" and/or \"recipe\" objects")
+    unknown = set(cfg) - {"model", "recipe"}
+    if unknown:
+        raise ReenactError(f"--config {path}: unknown key(s) {sorted(unknown)}; expected \"model\" and/or \"recipe\"")
+    for k in ("model", "recipe"):
+        if not isinstance(cfg.get(k, {}), dict):
+            raise ReenactError(f"--config {path}: \"{k}\" must be a JSON object of options")
+    return cfg
+
+
 def options_from_args(a: argparse.Namespace):
     from train.config import TrainOptions
 
-    cfg = json.loads(a.config.read_text()) if a.config else {}
+    cfg = _config_file(a.config) if a.config else {}
     model_opts = dict(cfg.get("model", {}))
     if a.width is not None:
         model_opts["width"] = a.width
@@ -65,8 +88,13 @@ def run(a: argparse.Namespace) -> int:
     opts = options_from_args(a)
     try:
         opts.validate()
-    except ValueError as e:
-        raise SystemExit(f"reenact train: {e}")
+    except (ValueError, KeyError) as e:
+        raise ReenactError(str(e.args[0] if isinstance(e, KeyError) and e.args else e)) from None
+    if not a.dry_run:
+        from ..utils import check_output
+
+        check_output(a.out, kind="dir", inputs={"dataset (--data)": a.data, "--resume checkpoint": a.resume,
+                                                "--vgg19 file": a.vgg19, "--config file": a.config})
     if a.dry_run:
         json.dump(opts.to_dict(), sys.stdout, indent=1)
         print()
@@ -76,7 +104,7 @@ def run(a: argparse.Namespace) -> int:
     try:
         trainer = Trainer(opts)
     except (ValueError, KeyError) as e:
-        raise SystemExit(f"reenact train: {e}")
+        raise ReenactError(str(e.args[0] if isinstance(e, KeyError) and e.args else e)) from None
     try:
         run_dir = trainer.run()
     finally:

@@ -103,6 +103,8 @@ def save_image(path: str | os.PathLike, image: np.ndarray) -> Path:
     """Write an RGB image atomically (format from the suffix)."""
     from ..utils import atomic_path
 
+    if Path(path).suffix.lower() not in IMAGE_EXTENSIONS:
+        raise ImageError(f"{path}: use an image file name ({', '.join(IMAGE_EXTENSIONS)})")
     image = as_rgb(image)
     with atomic_path(path) as tmp:
         Image.fromarray(image).save(tmp, format=Image.registered_extensions().get(Path(path).suffix.lower(), "PNG"))

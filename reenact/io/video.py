@@ -40,11 +40,14 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "Frame", "VideoReader", "VideoWriter", "read_all", "list_images", "is_video_path",
-    "is_image_path", "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS",
+    "is_image_path", "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "WRITABLE_VIDEO_EXTENSIONS",
 ]
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg",
                               ".wmv", ".flv", ".ts", ".3gp", ".ogv"})
+
+WRITABLE_VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv")
+"""Containers ``VideoWriter`` writes H.264 into (outputs of run, track --preview, eval)."""
 
 # Demuxers that open still images as one-frame "videos"; a video reader must refuse them.
 _IMAGE_DEMUXERS = frozenset({"image2", "tty"})

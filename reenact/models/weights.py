@@ -29,12 +29,18 @@ def load_model(path: str | os.PathLike, *, use_ema: bool = True, device: str = "
         raise ModelFileError(f"model weights not found: need {p.name} and {side.name} in {p.parent}")
     try:
         meta = json.loads(side.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelFileError(f"cannot read the weights' JSON sidecar {side}: {e}") from None
+    if not isinstance(meta, dict) or "model" not in meta or not isinstance(meta.get("model_config"), dict):
+        raise ModelFileError(f"{side} does not describe a reenact model (no 'model'/'model_config')")
+    try:
         tensors = load_file(str(p))
     except Exception as e:
         raise ModelFileError(f"cannot read model weights {p}: {e}") from None
-    if "model" not in meta or "model_config" not in meta:
-        raise ModelFileError(f"{side} does not describe a reenact model (no 'model'/'model_config')")
-    model = build_model(meta["model"], **meta["model_config"])
+    try:
+        model = build_model(meta["model"], **meta["model_config"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelFileError(f"{side} describes a model that cannot be built ({e})") from None
     state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     if use_ema:
         for name in model.generator_names:

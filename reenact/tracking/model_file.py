@@ -59,11 +59,26 @@ def _check_task_file(path: Path, origin: str) -> Path:
     return path
 
 
+_OVERRIDE: dict[str, tuple[Path, str]] = {}
+
+
+def set_face_model(path: str | os.PathLike | None, origin: str = "--face-model") -> None:
+    """Use ``path`` for every tracker this process opens without an explicit path (what a command's
+    ``--face-model`` does); errors then name ``origin``. None clears it."""
+    if path is None:
+        _OVERRIDE.pop("path", None)
+    else:
+        _OVERRIDE["path"] = (Path(path).expanduser(), origin)
+        _check_task_file(_OVERRIDE["path"][0], origin)
+
+
 def resolve_face_landmarker(path: str | os.PathLike | None = None, *, download: bool = True,
                             url: str = FACE_LANDMARKER_URL, sha256: str = FACE_LANDMARKER_SHA256) -> Path:
     """Return the path of a usable ``face_landmarker.task`` (see the module docstring for the order)."""
     if path is not None:
         return _check_task_file(Path(path).expanduser(), "the path given")
+    if "path" in _OVERRIDE:
+        return _check_task_file(*_OVERRIDE["path"])
     if os.environ.get(ENV_VAR):
         return _check_task_file(Path(os.environ[ENV_VAR]).expanduser(), f"${ENV_VAR}")
     cached = cache_dir() / FACE_LANDMARKER_NAME

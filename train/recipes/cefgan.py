@@ -67,6 +67,13 @@ class CEFGANRecipeConfig(RecipeConfig):
     interp_repeats: int = 1       # interpolator updates per step during that warm-up (an MLP: cheap)
     decay_fraction: float = 1 / 3  # linear lr decay over this last share of each stage
 
+    def validate(self) -> None:
+        super().validate()
+        if self.attn_mask not in ("keep", "edit"):
+            raise ValueError(f"recipe option attn_mask must be 'keep' or 'edit', got {self.attn_mask!r}")
+        if self.single_fraction == 0.0:
+            raise ValueError("recipe option single_fraction must be in (0, 1], got 0")
+
 
 def _tv(m: torch.Tensor) -> torch.Tensor:
     """Total variation of Bx1xHxW maps: sum of absolute neighbour differences, mean over the batch."""

@@ -60,6 +60,13 @@ class Cet2RecipeConfig(RecipeConfig):
     fit_frames: int = 512                # frames used to fit the blendshape-to-code map at each checkpoint
     fit_ridge: float = 0.1
 
+    def validate(self) -> None:
+        super().validate()
+        for s in self.sub_batches:
+            if not s or set(s) - {"a", "b"}:
+                raise ValueError(f"recipe option sub_batches: entries must be made of 'a' (N->E->N) and 'b' "
+                                 f"(E->N->E), got {s!r}")
+
 
 def _ramp(step: int, start: float, end: float, steps: int) -> float:
     """Linear from ``start`` at step 0 to ``end`` at ``steps``, then ``end``."""
