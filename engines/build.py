@@ -66,10 +66,25 @@ def fp16_graph_psnr(spec: EngineSpec, fp16_path: Path, trials: int = 3) -> float
     return worst
 
 
+def model_config_json(model: ReenactModel) -> str:
+    """The model's full config as sorted JSON (part of the engine key)."""
+    import json
+
+    cfg = model.cfg.to_dict() if hasattr(model.cfg, "to_dict") else dict(vars(model.cfg))
+    return json.dumps(cfg, sort_keys=True, default=str)
+
+
+def exporter_fingerprint() -> str:
+    from .export import OPSET
+
+    return f"torch {torch.__version__}, opset {OPSET}"
+
+
 def engine_key(model: ReenactModel, spec: EngineSpec, precision: str, weights: str) -> EngineKey:
     f = trtx.require()
     return EngineKey(model.model_id, spec.name, weights, tuple(s.shape for s in spec.inputs), precision, f.name,
-                     f.version, trtx.gpu_compute_capability() or "aot")
+                     f.version, trtx.gpu_compute_capability() or "aot", model_config=model_config_json(model),
+                     exporter=exporter_fingerprint())
 
 
 def build_engine(model: ReenactModel, spec: EngineSpec, *, precision: str = "fp16",

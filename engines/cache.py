@@ -1,11 +1,15 @@
 """The engine cache: keyed by everything that invalidates an engine; atomic; never runs a bad file.
 
-Key: model id, engine name, weights hash, input shapes, precision, TensorRT flavour and version,
-GPU compute capability ("aot" when built without a GPU) and this cache's format version. Each
+Key: model id, engine name, weights hash, the model's full config (heatmap sigma, patch centres,
+widths...: they change the exported graph without changing the weights), the exporter (torch
+version, ONNX opset), input shapes, precision, TensorRT flavour and version, GPU compute
+capability ("aot" when built without a GPU) and this cache's format version. Each
 engine file has a JSON sidecar holding its key, size and SHA-256. ``lookup`` returns a path only
 when the sidecar's key equals the wanted key and the bytes on disk match the recorded hash: a
 truncated, corrupt, foreign (another key copied in place) or stale (weights changed) engine is
-removed and reported, and the caller builds a fresh one.
+removed and reported, and the caller builds a fresh one. A build removes the engines it
+supersedes (same model, engine and precision for the same TensorRT flavour and GPU); engines for
+another GPU, or built ahead of time without one ("aot"), are kept.
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from reenact.utils import atomic_path
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,8 @@ class EngineKey:
     flavour: str                      # "tensorrt" or "tensorrt-rtx"
     flavour_version: str
     gpu: str                          # compute capability, e.g. "8.9", or "aot"
+    model_config: str = ""            # the model's config as sorted JSON (what the weights hash misses)
+    exporter: str = ""                # e.g. "torch 2.5.1, opset 17"
     format: int = CACHE_FORMAT
 
     def as_json(self) -> dict:
@@ -89,9 +95,16 @@ class EngineCache:
             return
         keep = self.path_for(key).name
         for p in folder.glob(f"{key.engine}-{key.precision}-*.engine"):
-            if p.name != keep:
-                log.info("removing stale engine %s", p.name)
-                self._remove(p)
+            if p.name == keep:
+                continue
+            try:
+                other = json.loads(p.with_suffix(".json").read_text()).get("key", {})
+            except (OSError, json.JSONDecodeError, AttributeError):
+                other = None  # no readable sidecar: never usable, remove
+            if other is not None and (other.get("flavour"), other.get("gpu")) != (key.flavour, key.gpu):
+                continue  # built for another GPU (or ahead of time): not ours to remove
+            log.info("removing stale engine %s", p.name)
+            self._remove(p)
 
     @staticmethod
     def _remove(path: Path) -> None:

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
-from ..cli import Command, register
+from ..cli import Command, register, width_type
+
+log = logging.getLogger(__name__)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -14,11 +17,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     b = sub.add_parser("build", help="build engines for models (default: all)")
     b.add_argument("models", nargs="*", metavar="MODEL", help=f"models to build ({', '.join(list_models())})")
     b.add_argument("--checkpoint", type=Path, action="append",
-                   help="trained weights (checkpoint file or run folder); repeat for several models")
-    b.add_argument("--width", type=float, default=None,
+                   help="trained weights (checkpoint file or run folder); repeat for several models (default: "
+                        "the weights shipped with the package, where a model has them)")
+    b.add_argument("--width", type=width_type(), default=None,
                    help="without a checkpoint: build untrained networks of this width (for testing builds)")
     b.add_argument("--precision", choices=("fp16", "fp32"), default="fp16")
     b.add_argument("--cache", type=Path, help="engine cache folder (default: the user cache)")
+
+
+def default_weights(model_id: str) -> Path | None:
+    """The weights shipped with the package for ``model_id`` (what run, eval and the demo load)."""
+    p = Path(__file__).resolve().parent.parent / "weights" / f"{model_id}.safetensors"
+    return p if p.is_file() and p.with_suffix(".json").is_file() else None
 
 
 def run(a: argparse.Namespace) -> int:
@@ -33,21 +43,40 @@ def run(a: argparse.Namespace) -> int:
     from ..errors import ReenactError
     from ..models import build_model, list_models
     from ..models.weights import load_model
+    from ..utils import check_output
 
-    flav = require()
-    models = []
-    for ck in a.checkpoint or []:
-        models.append(load_model(ck))
-    wanted = a.models or ([] if models else list_models())
+    wanted = list(dict.fromkeys(a.models))
     unknown = set(wanted) - set(list_models())
     if unknown:
         raise ReenactError(f"unknown model(s) {sorted(unknown)}; available: {', '.join(list_models())}")
+    if a.cache is not None:
+        check_output(a.cache, flag="--cache", kind="dir",
+                     inputs={f"--checkpoint {ck}": ck for ck in a.checkpoint or []})
+    models = []
+    for ck in a.checkpoint or []:
+        m = load_model(ck)
+        if wanted and m.model_id not in wanted:
+            raise ReenactError(f"--checkpoint {ck} holds a {m.model_id} model, not {' or '.join(wanted)}; give the "
+                               f"checkpoint of the model to build (or name {m.model_id})")
+        models.append(m)
+    wanted = wanted or ([] if models else list_models())
     for mid in wanted:
-        if not any(m.model_id == mid for m in models):
-            if a.width is None:
-                raise ReenactError(f"no weights for {mid}: pass --checkpoint (or --width W to build untrained "
-                                   f"networks for testing)")
+        if any(m.model_id == mid for m in models):
+            continue
+        if a.width is not None:
             models.append(build_model(mid, width=a.width).eval())
+        elif (shipped := default_weights(mid)) is not None:
+            models.append(load_model(shipped))  # the weights run, eval and the demo use by default
+        elif a.models:
+            raise ReenactError(f"no weights for {mid}: none ship with the package; pass --checkpoint "
+                               f"runs/NNNNN-{mid} (or --width W to build untrained networks for testing)")
+        else:
+            log.warning("skipping %s: no weights ship with the package (pass --checkpoint, or --width W for "
+                        "untrained networks)", mid)
+    if not models:
+        raise ReenactError("no weights for any model: only " + ", ".join(m for m in list_models() if default_weights(m))
+                           + " ships weights; pass --checkpoint (or --width W to build untrained networks)")
+    flav = require()
     cache = EngineCache(a.cache)
     jobs = [(m, s) for m in models for s in m.engines()]
     rows = []
