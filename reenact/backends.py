@@ -166,6 +166,8 @@ def select_backend(name: str, model: ReenactModel, **kw) -> Backend:
     """``auto``: TensorRT on an NVIDIA GPU, else PyTorch on CUDA, else ONNX Runtime on the CPU (1.5x
     faster than eager PyTorch on CPUs here); a named backend that cannot run says what to install."""
     avail = available_backends()
+    if not model.engines():  # nothing to run (the warp model): no backend to choose
+        return PyTorchBackend(model, device="cpu")
     if name == "auto":
         order = ["tensorrt", "pytorch"] if torch.cuda.is_available() else ["onnxruntime", "pytorch"]
         for cand in order:

@@ -1,7 +1,8 @@
-"""Fit the expression basis: blendshapes -> frontal 68-point motion (MODELS.md 0.4, "optional fix").
+"""Fit the expression basis: blendshapes -> frontal motion of the 478-point mesh (MODELS.md 0.4).
 
 Scripted expressions (``reenact run --driver script:NAME``) are written as blendshape targets; the
-landmark-driven models need landmark motion. This fits a linear map B ``[52, 68, 3]`` by ridge
+mesh warp and the landmark-driven models need landmark motion. This fits a linear map B
+``[52, 478, 3]`` (the 68-point motion follows from it) by ridge
 regression over a prepared dataset: per clip, the frontalised 68 points (IOD units) minus the
 clip's neutral reference, against the blendshapes minus the clip's resting baseline (the same
 quantities the live driver produces after calibration).
@@ -22,7 +23,7 @@ from .dataset import load_dataset
 
 
 def clip_motion(landmarks: np.ndarray, pose44: np.ndarray, blend: np.ndarray, neutral: np.ndarray):
-    """One clip's (dblend [N,52], motion [N,68,3]) relative to its neutral frames."""
+    """One clip's (dblend [N,52], motion [N,478,3]) relative to its neutral frames."""
     rest = np.flatnonzero(neutral)
     first = int(rest[0]) if len(rest) else 0
     fr = Frontalizer(frontalize_with_pose(landmarks[first], pose44[first]).points)
@@ -30,8 +31,8 @@ def clip_motion(landmarks: np.ndarray, pose44: np.ndarray, blend: np.ndarray, ne
     ref = np.median(frontal[rest] if len(rest) else frontal, 0)
     ref = Frontalizer(ref)  # re-fit every frame onto the median reference
     frontal = np.stack([ref(p).points for p in landmarks])
-    ref68 = to_ibug68(np.median(frontal[rest] if len(rest) else frontal, 0))
-    return blend - clip_baseline(blend), to_ibug68(frontal) - ref68
+    rest_shape = np.median(frontal[rest] if len(rest) else frontal, 0)
+    return blend - clip_baseline(blend), frontal - rest_shape
 
 
 def fit_basis(dataset: str, ridge: float = 1.0) -> tuple[np.ndarray, dict]:
@@ -51,8 +52,11 @@ def fit_basis(dataset: str, ridge: float = 1.0) -> tuple[np.ndarray, dict]:
     B = np.linalg.solve(A, X.T @ Y)
     pred = X @ B
     r2 = 1.0 - ((Y - pred) ** 2).sum() / ((Y - Y.mean(0)) ** 2).sum()
-    return B.reshape(52, 68, 3).astype(np.float32), {"frames": int(len(X)), "clips": int(len(np.unique(clip))),
-                                                     "ridge": ridge, "r2": float(r2)}
+    B = B.reshape(52, 478, 3)
+    y68, p68 = to_ibug68(Y.reshape(len(Y), 478, 3)), to_ibug68(pred.reshape(len(Y), 478, 3))
+    r2_68 = 1.0 - ((y68 - p68) ** 2).sum() / ((y68 - y68.mean(0)) ** 2).sum()
+    return B.astype(np.float32), {"frames": int(len(X)), "clips": int(len(np.unique(clip))), "ridge": ridge,
+                                  "r2": float(r2), "r2_68": float(r2_68)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     with atomic_path(a.out) as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, basis=B.astype(np.float16), **{k: np.asarray(v) for k, v in info.items()})
-    print(f"basis [52,68,3] from {info['frames']} frames of {info['clips']} clips, R^2 {info['r2']:.3f} -> {a.out}")
+    print(f"basis [52,478,3] (R^2 of its 68 points {info['r2_68']:.3f}) from {info['frames']} frames of {info['clips']} clips, R^2 {info['r2']:.3f} -> {a.out}")
     return 0
 
 

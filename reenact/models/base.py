@@ -21,10 +21,11 @@ import torch
 from torch import nn
 
 from ..utils import dataclass_from_dict
+from .signals import DriverSignal
 
 TargetCache = dict[str, torch.Tensor]
 Condition = dict[str, torch.Tensor]
-Source = Literal["target", "cache", "condition", "driver"]
+Source = Literal["target", "cache", "condition", "driver", "warp"]
 EngineKind = Literal["target", "driver", "drive"]
 
 
@@ -34,7 +35,10 @@ class TensorSpec:
 
     Sources of inputs: "target" (a target engine's input, from ``ReenactModel.target_feeds``),
     "cache" (the per-target cache: target-engine outputs plus the target feeds), "condition"
-    (the per-frame condition) and "driver" (the driver's aligned crop, for driver engines).
+    (the per-frame condition), "driver" (the driver's aligned crop, for driver engines) and
+    "warp" (per frame, from the mesh warp: ``warped``, the target crop moved to the driver's
+    mesh ``[1,3,R,R]`` in [-1,1], and ``hole``, its mask of pixels with no source texture
+    ``[1,1,R,R]`` in [0,1]; see ``reenact.geometry.warp``).
     """
 
     name: str
@@ -111,6 +115,7 @@ class ReenactModel(nn.Module):
     res: ClassVar[int]
     Config: ClassVar[type[ModelConfig]] = ModelConfig
     generator_names: ClassVar[tuple[str, ...]]  # attributes holding generator-side nets (EMA'd, exported)
+    Signal: ClassVar[type[DriverSignal]] = DriverSignal  # driver tracking -> warp motion + this model's condition
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -141,6 +146,20 @@ class ReenactModel(nn.Module):
         return {"crop": target.crop, "img": target.crop, "img_src": target.crop, "lmk_src": target.lmk68,
                 "au_src": target.aus}
 
+    def make_signal(self, target: Any, **options: Any) -> DriverSignal:
+        """This model's driving signal for a prepared target (``reenact.runtime.PreparedTarget``);
+        options: intensity, pose, gaze, and for image-driven models template and encode."""
+        return self.Signal(self, target, **options)
+
+    @property
+    def has_generator(self) -> bool:
+        """Whether the model renders anything (a drive engine); the ``warp`` model does not."""
+        return any(e.kind == "drive" for e in self.engines())
+
+    def warp_inputs(self) -> tuple[str, ...]:
+        """Names of the drive engine's per-frame inputs that come from the mesh warp (source "warp")."""
+        return tuple(s.name for e in self.engines() if e.kind == "drive" for s in e.inputs if s.source == "warp")
+
     # -- helpers ----------------------------------------------------------------------------
     def generator_modules(self) -> dict[str, nn.Module]:
         return {n: getattr(self, n) for n in self.generator_names}
@@ -162,7 +181,7 @@ def register_model(cls: type[ReenactModel]) -> type[ReenactModel]:
 
 
 def _load_builtin() -> None:
-    from . import cefgan, cet2, exprgan, gcgan, lmklabel  # noqa: F401  (they register themselves)
+    from . import cefgan, cet2, exprgan, gcgan, lmklabel, warp  # noqa: F401  (they register themselves)
 
 
 def list_models() -> list[str]:

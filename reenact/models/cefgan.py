@@ -15,6 +15,7 @@ import torch
 
 from ..geometry.align import DEFAULT_TEMPLATE
 from .base import EngineSpec, ModelConfig, ReenactModel, TargetCache, TargetInput, TensorSpec, register_model
+from .signals import AUSignal
 from .nets.cefgan import N_AUS, RES, AUCritic, CascadeEFGAN, CEFDiscriminator, CEFGANDrive, default_boxes
 
 
@@ -62,6 +63,7 @@ class CEFGAN(ReenactModel):
     res = RES
     Config = CEFGANConfig
     generator_names = ("cascade",)
+    Signal = AUSignal
 
     def __init__(self, cfg: CEFGANConfig):
         super().__init__(cfg)

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from .base import EngineSpec, ModelConfig, ReenactModel, TargetCache, TargetInput, TensorSpec, register_model
+from .signals import Cet2CodeSignal
 from .nets.cet2 import (CODE_DIM, RES, Cet2Decode, Cet2Discriminator, Cet2Encode, Cet2Encoder, Cet2Generator,
                         Cet2TargetEncoder, to_gray)
 
@@ -60,6 +61,7 @@ class Cet2(ReenactModel):
     res = RES
     Config = Cet2Config
     generator_names = ("G", "E")
+    Signal = Cet2CodeSignal
 
     def __init__(self, cfg: Cet2Config):
         super().__init__(cfg)

@@ -38,6 +38,7 @@ from torch import nn
 
 from ..geometry.expressions import EXPRESSION_CLASSES, expression_scores
 from .base import EngineSpec, ModelConfig, ReenactModel, TargetCache, TargetInput, TensorSpec, register_model
+from .signals import ExprCodeSignal
 from .nets.exprgan import (RES, Z_DIM, ExprGANDecode, ExprGANDiscriminator, ExprGANDz, ExprGANGenerator,
                            ExprGANTargetEncoder, f_ctrl)
 
@@ -82,6 +83,7 @@ class ExprGAN(ReenactModel):
     res = RES
     Config = ExprGANConfig
     generator_names = ("gen",)
+    Signal = ExprCodeSignal
 
     def __init__(self, cfg: ExprGANConfig):
         super().__init__(cfg)

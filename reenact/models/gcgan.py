@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import torch
 
 from .base import EngineSpec, ModelConfig, ReenactModel, TargetCache, TargetInput, TensorSpec, register_model
+from .signals import LandmarkSignal
 from .nets.gcgan import N_LMK, RES, Z_I, GCGANDiscriminator, GCGANDrive, GCGANGenerator, GCGANTargetEncoder
 from .nets.common import ch
 
@@ -32,6 +33,7 @@ class GCGAN(ReenactModel):
     res = RES
     Config = GCGANConfig
     generator_names = ("gen",)
+    Signal = LandmarkSignal
 
     def __init__(self, cfg: GCGANConfig):
         super().__init__(cfg)

@@ -17,6 +17,7 @@ import torch
 
 from ..geometry.expressions import EXPRESSION_CLASSES
 from .base import EngineSpec, ModelConfig, ReenactModel, TargetCache, TargetInput, TensorSpec, register_model
+from .signals import LmkLabelSignal
 from .nets.lmklabel import (N_CLASSES, N_LMK, RES, SIGMA, LmkLabelDGeo, LmkLabelDImg, LmkLabelDrive,
                             LmkLabelGenerator, LmkLabelTargetEncoder)
 
@@ -54,6 +55,7 @@ class LmkLabel(ReenactModel):
     res = RES
     Config = LmkLabelConfig
     generator_names = ("gen",)
+    Signal = LmkLabelSignal
 
     def __init__(self, cfg: LmkLabelConfig):
         super().__init__(cfg)

@@ -24,16 +24,19 @@ from ..backends import Backend, select_backend
 from ..errors import ModelFileError, ReenactError
 from ..filters import ConditionSmoother
 from ..geometry import euler_angles, pose_rotation
+from ..geometry.warp import WarpCompositor, WarpFrame
 from ..models import build_model, list_models
 from ..models.base import ReenactModel
+from ..models.signals import DriverSignal, Signal
 from ..models.weights import load_model
 from ..tracking import Face, FaceTracker, FrameTracking
-from .signals import DriverSignal, Signal, make_signal
 from .target import PreparedTarget, prepare_target
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "gcgan"
+DEFAULT_MODEL = "warp"
+"""The model that scores best on unseen people (README, "Quality"): until a generator beats it, the mesh warp."""
+PASTE_MODES = ("warp", "replace")
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
 
@@ -47,31 +50,37 @@ class RuntimeOptions:
     max_yaw_deg: float = 30.0    # beyond this head turn the frame counts as untracked (hold, then ease)
     face_index: int | None = None  # driver face to follow (0 = largest)
     color_match: bool = False    # Lab mean/std colour transfer at paste-back (paste="replace")
-    paste: str = "residual"      # residual: photo + (generated - generated neutral); replace: the generated face
+    paste: str = "warp"          # warp: the photo moved by the mesh warp at full resolution, plus what the
+                                 # generator adds to the warped face; replace: the generated face pasted in
+    pose: bool = True            # the driver's head turn reaches the target (roll fully, yaw/pitch eased to 25 deg)
+    gaze: bool = True            # the driver's iris motion reaches the target
 
     def validate(self) -> None:
         if not 0.0 <= self.intensity <= 3.0:
             raise ReenactError(f"intensity must be in [0, 3], got {self.intensity}")
         if not 0.0 <= self.smoothing <= 5.0:
             raise ReenactError(f"smoothing must be in [0, 5], got {self.smoothing}")
-        if self.paste not in ("residual", "replace"):
-            raise ReenactError(f"paste must be 'residual' or 'replace', got {self.paste!r}")
+        if self.paste not in PASTE_MODES:
+            raise ReenactError(f"paste must be one of {', '.join(PASTE_MODES)}, got {self.paste!r}")
         if self.calib_s < 0:
             raise ReenactError(f"calibration time must be >= 0, got {self.calib_s}")
 
 
 @dataclass
 class FrameOutput:
-    """One rendered frame. image: composited full-resolution photo; crop: the generated crop."""
+    """One rendered frame. image: the full-resolution output ``[H,W,3]`` uint8; crop: the generated
+    crop ``[R,R,3]`` (for the ``warp`` model: the warped target crop); mesh: the target's moved
+    478 points ``[478,3]`` (photo pixels)."""
 
     image: np.ndarray
-    crop: np.ndarray
+    crop: np.ndarray | None
     tracked: bool
     driver_face: Face | None
     condition: dict[str, np.ndarray]
     signal: Signal
     calibrating: bool
     times: dict[str, float] = field(default_factory=dict)
+    mesh: np.ndarray | None = None
 
 
 @dataclass
@@ -84,6 +93,7 @@ class Analysis:
     cond: dict[str, torch.Tensor]
     calibrating: bool
     times: dict[str, float]
+    mesh: np.ndarray            # [478,3] the target's moved mesh, photo pixels
 
 
 def default_weights(model_id: str) -> Path | None:
@@ -99,6 +109,10 @@ def load_runtime_model(model: str | ReenactModel, checkpoint: str | os.PathLike 
         return model.eval(), getattr(model, "align_template", None), "given"
     if model not in list_models():
         raise ReenactError(f"unknown model {model!r}; available: {', '.join(list_models())}")
+    if not build_model(model).has_generator:
+        if checkpoint:
+            raise ReenactError(f"the {model} model has no network: it takes no --checkpoint")
+        return build_model(model).eval(), None, "none needed"
     ck = Path(checkpoint) if checkpoint else (None if width is not None else default_weights(model))
     if ck is not None:
         m = load_model(ck)
@@ -123,17 +137,24 @@ class Reenactor:
         self.model, self.target, self.backend = model, target, backend
         self.weights = weights
         self.template = template
+        t0 = time.perf_counter()
         with torch.no_grad():
-            t0 = time.perf_counter()
-            self.cache = backend.encode_target(target.model_input(backend.device))
-            self.encode_s = time.perf_counter() - t0
-        kw: dict[str, Any] = {"intensity": self.options.intensity}
-        if model.model_id == "cet2":
-            kw.update(template=template, encode=self._encode_driver)
-        self.signal: DriverSignal = make_signal(model, target, **kw)
+            self.cache = backend.encode_target(target.model_input(backend.device)) if model.has_generator else {}
+        self.encode_s = time.perf_counter() - t0
+        drivers = any(e.kind == "driver" for e in model.engines())
+        self.signal: DriverSignal = model.make_signal(
+            target, intensity=self.options.intensity, pose=self.options.pose, gaze=self.options.gaze,
+            template=template, encode=self._encode_driver if drivers else None)
         self.smoother = ConditionSmoother(self.signal.filter_spec(self.options.smoothing), self.signal.neutral())
-        # the generator's rendering of the target itself: the reference of the residual paste-back
-        self.neutral_crop = self.generate(self.signal.condition(self.signal.neutral(), 0.0))
+        self.warper = WarpCompositor(target.image, target.face.landmarks, target.M, model.res, target.crop)
+        self._warp_inputs = model.warp_inputs()
+        # paper-mode generators (no warp input) render the target in their own way: the residual they add
+        # to the warped photo is measured against their own neutral rendering, moved by the same warp
+        self.neutral_crop = None
+        if model.has_generator:
+            neutral = self.signal.neutral()
+            wf = self.warper.frame(self.signal.mesh(neutral), crop=True)
+            self.neutral_crop = self.generate(self.signal.condition(neutral, 0.0), wf)
         self.signal.reset()
         self._own_tracker = tracker is None
         self.tracker = tracker
@@ -246,24 +267,49 @@ class Reenactor:
     def condition(self, sig: Signal, t: float) -> dict[str, torch.Tensor]:
         return self.signal.condition(sig, t)
 
+    def warp(self, a: Analysis) -> WarpFrame:
+        """The frame's mesh warp: the backward map of the photo's warp region and, for models with a
+        generator, the warped target crop and its hole mask."""
+        return self.warper.frame(a.mesh, crop=self.model.has_generator)
+
     @torch.no_grad()
-    def generate(self, cond: dict[str, torch.Tensor]) -> np.ndarray:
-        img = self.backend.drive(self.cache, {k: v.to(self.backend.device) for k, v in cond.items()})
+    def generate(self, cond: dict[str, torch.Tensor], wf: WarpFrame | None = None) -> np.ndarray | None:
+        """The generator's crop ``[R,R,3]`` uint8 (None for a model without one)."""
+        if not self.model.has_generator:
+            return None
+        feeds = dict(cond)
+        if self._warp_inputs:
+            if wf is None or wf.crop is None:
+                raise ReenactError(f"{self.model.model_id} reads the warped crop: pass the frame's warp")
+            feeds["warped"] = torch.from_numpy(wf.crop).permute(2, 0, 1)[None].float() * (2.0 / 255.0) - 1.0
+            feeds["hole"] = torch.from_numpy(wf.crop_hole)[None, None]
+        img = self.backend.drive(self.cache, {k: v.to(self.backend.device) for k, v in feeds.items()})
         img = ((img[0].float().clamp(-1, 1) + 1.0) * 127.5 + 0.5).to(torch.uint8)
         return img.permute(1, 2, 0).cpu().numpy()
 
-    def composite(self, crop: np.ndarray) -> np.ndarray:
-        if self.options.paste == "residual":
-            return self.target.compositor.add_delta(crop.astype(np.float32) - self.neutral_crop.astype(np.float32))
-        return self.target.compositor(crop)
+    def composite(self, crop: np.ndarray | None, wf: WarpFrame) -> np.ndarray:
+        """The full-resolution output frame (a ring buffer the next frames reuse: copy it to keep it).
+
+        warp: the photo moved by the mesh warp, the mouth interior filled where it opened, plus the
+        generator's residual inside the face: its crop minus the warped target crop (models that
+        read the warp) or minus its own neutral rendering moved by the same warp (paper mode).
+        replace: the generated crop pasted into the unmoved photo (research comparisons)."""
+        if self.options.paste == "replace" and crop is not None:
+            return self.target.compositor(crop)
+        residual = None
+        if crop is not None:
+            ref = wf.crop if self._warp_inputs else self.warper.warp_crop(wf, self.neutral_crop)
+            residual = crop.astype(np.float32) - ref.astype(np.float32)
+        return self.warper.render(wf, residual)
 
     def _encode_driver(self, gray: torch.Tensor) -> torch.Tensor:
         return self.backend.driver({"drv_gray": gray.to(self.backend.device)})["code_raw"]
 
     # -- all at once --------------------------------------------------------------------------
     def analyse(self, frame: np.ndarray | None, t: float, dblend: np.ndarray | None = None) -> Analysis:
-        """Track (or take a scripted expression ``dblend``), measure, smooth and form the condition:
-        every stage before the generator, with its times (track, condition, smooth; seconds)."""
+        """Track (or take a scripted expression ``dblend``), measure, smooth, form the condition and
+        the target's moved mesh: every stage before the warp, with its times (track, condition,
+        smooth; seconds)."""
         c = time.perf_counter
         t0 = c()
         if dblend is not None:
@@ -276,28 +322,29 @@ class Reenactor:
         shown = self.smooth(sig, t)
         t3 = c()
         cond = self.condition(shown, t)
+        mesh = self.signal.mesh(shown)
         t4 = c()
         return Analysis(face, sig, shown, cond, self.calibrating and dblend is None,
-                        {"track": t1 - t0, "condition": (t2 - t1) + (t4 - t3), "smooth": t3 - t2})
+                        {"track": t1 - t0, "condition": (t2 - t1) + (t4 - t3), "smooth": t3 - t2}, mesh)
 
     def process(self, frame: np.ndarray | None, t: float, *, dblend: np.ndarray | None = None) -> FrameOutput:
-        """One driver frame at ``t`` s (or a scripted expression ``dblend``) -> the rendered frame."""
+        """One driver frame at ``t`` s (or a scripted expression ``dblend``) -> the rendered frame
+        (its image is the caller's own copy)."""
         a = self.analyse(frame, t, dblend)
         times = dict(a.times)
         c = time.perf_counter
         t0 = c()
-        crop = self.generate(a.cond)
+        wf = self.warp(a)
         t1 = c()
-        image = self.composite(crop)
-        times.update(generate=t1 - t0, composite=c() - t1)
+        crop = self.generate(a.cond, wf)
+        t2 = c()
+        image = self.composite(crop, wf).copy()
+        times.update(warp=t1 - t0, generate=t2 - t1, composite=c() - t2)
+        if crop is None:
+            crop = wf.crop if wf.crop is not None else self.warper.crop_of(image)
         return FrameOutput(image, crop, a.signal is not None, a.face, {k: v.cpu().numpy() for k, v in a.cond.items()},
-                           a.shown, a.calibrating, times)
+                           a.shown, a.calibrating, times, a.mesh)
 
-    def retargeted_landmarks(self, out: FrameOutput) -> np.ndarray | None:
-        """The commanded 68 points of a rendered frame (landmark-driven models), else None."""
-        return self.commanded_landmarks(out.signal)
-
-    def commanded_landmarks(self, sig: Signal) -> np.ndarray | None:
-        """For landmark-driven models: the 68 commanded points ``[68,2]`` (crop pixels)."""
-        f = getattr(self.signal, "crop_landmarks", None)
-        return None if f is None else f(sig)
+    def commanded_landmarks(self, out: FrameOutput) -> np.ndarray | None:
+        """The commanded 68 points ``[68,2]`` in the target crop's pixels of a rendered frame."""
+        return self.signal.crop_landmarks(out.signal)
