@@ -55,7 +55,7 @@ class ArgumentParser(argparse.ArgumentParser):
 # -- option types shared by the commands -----------------------------------------------------------
 def number_in(flag: str, lo: float, hi: float, *, integer: bool = False, lo_open: bool = False,
               hi_open: bool = False) -> Callable[[str], float | int]:
-    """An argparse ``type`` accepting a number in a range; the error names the flag and the range."""
+    """An argparse ``type`` accepting a number in a range (argparse's error names the flag)."""
     left, right = "(" if lo_open else "[", ")" if hi_open else "]"
     what = "an integer" if integer else "a number"
     rng = f"{left}{lo:g}, {hi:g}{right}" if math.isfinite(hi) else (f">= {lo:g}" if not lo_open else f"> {lo:g}")
@@ -64,9 +64,9 @@ def number_in(flag: str, lo: float, hi: float, *, integer: bool = False, lo_open
         try:
             v = int(text) if integer else float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} must be {what} {rng}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"must be {what} {rng}, got {text!r}") from None
         if not math.isfinite(v) or v < lo or v > hi or (lo_open and v == lo) or (hi_open and v == hi):
-            raise argparse.ArgumentTypeError(f"{flag} must be {what} {rng}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"must be {what} {rng}, got {text!r}")
         return v
     return parse
 

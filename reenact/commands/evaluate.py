@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import shutil
 import shlex
 import sys
 from pathlib import Path
@@ -110,14 +112,40 @@ def summary_lines(s: dict[str, Any]) -> list[str]:
     return lines + ([f"  checks: {verdict}"] if verdict else [])
 
 
+REPORT_FILES = ("report.json", "grid.png", "curves.png")
+
+
+@contextlib.contextmanager
+def _report_or_nothing(out: Path):
+    """An evaluation that fails or is stopped (Ctrl-C, SIGTERM) leaves no half report: the report
+    files it wrote are removed, and the folder too when it made it."""
+    existed = out.is_dir()
+    before = {n for n in REPORT_FILES if (out / n).exists()}
+    try:
+        yield
+    except BaseException:
+        if not existed:
+            shutil.rmtree(out, ignore_errors=True)
+        else:
+            for n in set(REPORT_FILES) - before:
+                with contextlib.suppress(OSError):
+                    (out / n).unlink()
+        raise
+
+
 def run(args: argparse.Namespace) -> int:
     from ..eval.protocol import evaluate
 
     driver, target = _inputs(args)
+    from ..utils import check_output
+
+    check_output(args.out, kind="dir", writes=REPORT_FILES,
+                 inputs={"driver": driver, "target": target, "checkpoint": args.checkpoint})
     command = "reenact " + " ".join(shlex.quote(x) for x in sys.argv[1:]) if sys.argv[1:] else "reenact eval"
-    ev = evaluate(args.model, driver, target, args.out, checkpoint=args.checkpoint, backend=args.backend,
-                  width=args.width, max_frames=args.max_frames, progress=True, identity=not args.no_identity,
-                  command=command)
+    with _report_or_nothing(args.out):
+        ev = evaluate(args.model, driver, target, args.out, checkpoint=args.checkpoint, backend=args.backend,
+                      width=args.width, max_frames=args.max_frames, progress=True, identity=not args.no_identity,
+                      command=command)
     s = ev.summary
     mode = "self-reenactment" if s["self_reenactment"] else "cross-reenactment"
     print(f"{args.model} on {s['frames']} frame(s) of {driver} ({mode}, target {s['target']}):")

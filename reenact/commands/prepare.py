@@ -75,6 +75,11 @@ def run(args: argparse.Namespace) -> int:
         raise ReenactError(f"the training package is not importable ({e}); install the project with "
                            "`pip install -e .` from its root") from e
 
+    from ..utils import check_output
+
+    check_output(args.out, kind="dir", replaces=True,
+                 inputs={**{f"input {i}": i for i in args.inputs}, "--persons file": args.persons,
+                         "--face-model file": args.face_model})
     info = prepare_dataset(args.inputs, args.out, sizes=args.sizes, every=args.every,
                            val_fraction=args.val_fraction, seed=args.seed, face_model=args.face_model,
                            persons=_persons(args.persons))

@@ -39,10 +39,15 @@ class Capture:
     wall: float = 0.0             # time.perf_counter() at capture (for end-to-end latency)
 
 
+MAX_FPS = 240.0
+"""Highest frame rate accepted for image folders and scripts (``--fps``)."""
+
+
 class Source:
     """Base class: iterate to get ``Capture`` objects."""
 
     live = False
+    scripted = False
     fps: float = 25.0
     size: tuple[int, int] | None = None
     audio_path: str | None = None
@@ -68,6 +73,15 @@ class VideoFileSource(Source):
         for f in self.reader:
             yield Capture(f.index, f.t, f.image, wall=time.perf_counter())
 
+    @property
+    def truncated(self) -> bool:
+        """True after an iteration that ended before the file's declared end (truncated or corrupt)."""
+        return bool(getattr(self.reader, "truncated", False))
+
+    @property
+    def duration(self) -> float | None:
+        return self.reader.duration
+
     def close(self):
         self.reader.close()
 
@@ -86,6 +100,8 @@ class ImageFolderSource(Source):
 
 
 class ScriptSource(Source):
+    scripted = True  # expressions, no pixels: nothing to track
+
     def __init__(self, name: str, fps: float = 25.0):
         self.script = ExpressionScript.named(name)
         self.fps = float(fps)
@@ -153,6 +169,8 @@ class WebcamSource(Source):
 
 def open_source(spec: str, fps: float | None = None) -> Source:
     """``webcam[:N]``, ``script:NAME``, a video file or a folder of images."""
+    if fps is not None and not (0 < fps <= MAX_FPS):
+        raise ReenactError(f"--fps must be in (0, {MAX_FPS:g}], got {fps:g}")
     if spec == "webcam" or spec.startswith("webcam:"):
         idx = spec.split(":", 1)[1] if ":" in spec else "0"
         if not idx.isdigit():
