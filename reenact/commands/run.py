@@ -38,9 +38,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--smoothing", type=float, default=1.0, help="smoothing strength, 0 = off (default 1)")
     p.add_argument("--calibrate", type=float, default=1.0, metavar="SECONDS",
                    help="seconds of neutral driver at the start used as its reference (default 1)")
-    p.add_argument("--paste", default="residual", choices=["residual", "replace"],
-                   help="residual (default): the photo plus what the expression changes, keeping the photo's "
-                        "detail; replace: the generated face itself")
+    p.add_argument("--paste", default="warp", choices=["warp", "replace"],
+                   help="warp (default): the photo moved by the mesh warp at full resolution, plus what the "
+                        "generator adds to the face; replace: the generated face itself, pasted into the unmoved "
+                        "photo (research comparisons)")
+    p.add_argument("--pose", action=argparse.BooleanOptionalAction, default=True,
+                   help="follow the driver's head turn (roll fully, yaw and pitch eased to 25 degrees; default on)")
+    p.add_argument("--gaze", action=argparse.BooleanOptionalAction, default=True,
+                   help="follow the driver's eye movements (default on)")
     p.add_argument("--color-match", action="store_true", help="with --paste replace: match the generated face's "
                                                               "colours to the photo")
     p.add_argument("--fps", type=number_in("--fps", 0, MAX_FPS, lo_open=True),
@@ -101,7 +106,8 @@ def run(a: argparse.Namespace) -> int:
         set_face_model(a.face_model, "--face-model")
     _check_outputs(a)
     opts = RuntimeOptions(intensity=a.intensity, smoothing=a.smoothing, calib_s=a.calibrate,
-                          face_index=a.face_index, color_match=a.color_match, paste=a.paste)
+                          face_index=a.face_index, color_match=a.color_match, paste=a.paste,
+                          pose=a.pose, gaze=a.gaze)
     opts.validate()
     source = open_source(a.driver, fps=a.fps)  # fails early on a missing webcam or unreadable file
     try:

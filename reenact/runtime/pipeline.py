@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 STATS_WINDOW = 5000
 """Per-frame records a live run keeps (its percentiles are over this many last frames)."""
-STAGES = ("decode", "track", "condition", "smooth", "generate", "composite", "encode")
+STAGES = ("decode", "track", "condition", "smooth", "warp", "generate", "composite", "encode")
 _END = object()
 
 
@@ -86,6 +86,7 @@ class _Item:
     crop: np.ndarray | None = None
     face: bool = False          # the followed driver face was found
     faces: int = -1             # faces the tracker saw in the frame (-1: not tracked, e.g. a script)
+    warp: Any = None
 
 
 @dataclass
@@ -253,6 +254,9 @@ class Pipeline:
             item.cond, item.tracked, item.calibrating = a.cond, a.signal is not None, a.calibrating
             item.face = getattr(a, "face", None) is not None
             item.faces, self._faces_seen = self._faces_seen, -1
+            t0 = time.perf_counter()
+            item.warp = r.warp(a)
+            a.times["warp"] = time.perf_counter() - t0
             item.times.update(a.times)
             if not self._put(self.q_cond, item):
                 return
@@ -263,7 +267,7 @@ class Pipeline:
             if item is _END:
                 return
             t0 = time.perf_counter()
-            item.crop = self.r.generate(item.cond)
+            item.crop = self.r.generate(item.cond, item.warp)
             item.times["generate"] = time.perf_counter() - t0
             if not self._put(self.q_out, item):
                 return
@@ -339,7 +343,7 @@ class Pipeline:
                     return False
                 return True
             t0 = time.perf_counter()
-            image = r.composite(item.crop)
+            image = r.composite(item.crop, item.warp)
             t1 = time.perf_counter()
             latency_so_far = t1 - item.cap.wall
             now = t1
