@@ -133,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    from .tracking.model_file import set_face_model
+
+    set_face_model(None)  # a --face-model of an earlier in-process call must not leak into this one
     name = args.command
     if name == "engines" and getattr(args, "action", None):
         name = f"engines {args.action}"

@@ -102,11 +102,200 @@ def test_huge_image_is_refused_before_decoding(tmp_path, capsys):
 def test_missing_input_and_bad_options(tmp_path, capsys):
     assert main(["track", str(tmp_path / "nope.mp4")]) == 2
     assert "not found" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["track", str(FIXTURE_VIDEO), "--max-faces", "0"])
+    assert main(["track", str(FIXTURE_VIDEO), "--max-faces", "0"]) == 2
+    assert "reenact track: error: --max-faces" in capsys.readouterr().err
     not_video = tmp_path / "notes.mp4"
     not_video.write_text("text")
     assert main(["track", str(not_video)]) == 2
     assert "notes.mp4" in capsys.readouterr().err
     with pytest.raises(VideoError):
         VideoReader(not_video)
+
+
+
+# -- the CLI's bad-input matrix -------------------------------------------------------------------
+# Every case: exit status 2, exactly one "reenact CMD: error: ..." line naming the problem, no
+# traceback, nothing left behind in the working folder and every input byte-for-byte unchanged.
+
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from .conftest import FACE_MODEL  # noqa: E402
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "reenact" / "weights" / "gcgan.safetensors"
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    out = {}
+    for p in sorted(root.rglob("*")):
+        rel = str(p.relative_to(root))
+        out[rel] = "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+@pytest.fixture(scope="module")
+def bad_env(tmp_path_factory):
+    """A working folder with copies of the inputs the cases read (so "untouched" can be checked)."""
+    from reenact.io.video import VideoWriter, read_all
+
+    d = tmp_path_factory.mktemp("bad")
+    shutil.copy(FIXTURE_VIDEO, d / "clip.mp4")
+    shutil.copy(IMAGES / "sadtalker_sad.png", d / "face.png")
+    shutil.copy(WEIGHTS, d / "gcgan.safetensors")
+    shutil.copy(WEIGHTS.with_suffix(".json"), d / "gcgan.json")
+    frames = read_all(FIXTURE_VIDEO, max_frames=8)
+    with VideoWriter(d / "short.mp4", fps=30) as w:          # 8 frames, one face
+        for f in frames:
+            w.write(f.image, f.t)
+    with VideoWriter(d / "blank.mp4", fps=25) as w:          # 8 frames, no face
+        for i in range(8):
+            w.write(np.full((96, 96, 3), 90 + 10 * i, np.uint8), i / 25)
+    (d / "afile").write_text("a file where a folder is expected")
+    (d / "folder.mp4").mkdir()
+    (d / "notes.txt").write_text("not a model")
+    (d / "bad.json").write_text("{not json")
+    torch_bad = d / "notvgg.pth"
+    torch_bad.write_bytes(b"PK\x03\x04 this is not a torch file")
+    ds = d / "ds"
+    ds.mkdir()
+    shutil.copy(d / "short.mp4", ds / "in_ds.mp4")
+    # a gcgan training checkpoint, for resuming the wrong model
+    from reenact.models import build_model
+    from train import checkpoint
+
+    m = build_model("gcgan", width=0.125)
+    checkpoint.save(d / "gc" / "checkpoints" / "step-0000001.safetensors", model=m, ema={}, optimizers={},
+                    info={"model": "gcgan", "step": 1, "model_config": m.cfg.to_dict()})
+    return d
+
+
+def _w(d: Path, name: str) -> str:
+    return str(d / name)
+
+
+# (id, argv with {d} for the working folder, text the error line must hold)
+CASES = [
+    # run: outputs that are inputs, or cannot be written
+    ("run-out-is-driver", "run --driver {d}/clip.mp4 --out {d}/clip.mp4", "is the driver"),
+    ("run-stats-is-driver", "run --driver {d}/clip.mp4 --out {d}/o.mp4 --stats {d}/clip.mp4", "is the driver"),
+    ("run-stats-is-target", "run --target {d}/face.png --out {d}/o.mp4 --stats {d}/face.png", "is the target"),
+    ("run-stats-is-checkpoint", "run --checkpoint {d}/gcgan.safetensors --model gcgan --out {d}/o.mp4 "
+                                "--stats {d}/gcgan.safetensors", "is the checkpoint"),
+    ("run-out-folder", "run --out {d}/folder.mp4", "existing folder"),
+    ("run-stats-folder", "run --out none --stats {d}/ds", "existing folder"),
+    ("run-out-under-file", "run --out {d}/afile/o.mp4", "is a file, not a folder"),
+    ("run-stats-under-file", "run --out none --stats {d}/afile/s.json", "is a file, not a folder"),
+    ("run-out-extension", "run --out {d}/o.xyz", ".mp4"),
+    ("run-width-negative", "run --width -1", "--width"),
+    ("run-width-huge", "run --width 100", "--width"),
+    ("run-fps-zero", "run --fps 0 --out none", "--fps"),
+    ("run-fps-huge", "run --fps 100000 --out none", "--fps"),
+    ("run-face-index-negative", "run --face-index -1 --out none", "--face-index"),
+    ("run-intensity", "run --intensity 10 --out none", "intensity"),
+    ("run-calibrate-longer", "run --driver {d}/short.mp4 --calibrate 5 --out {d}/o.mp4", "--calibrate"),
+    ("run-face-model-missing", "run --face-model {d}/nope.task --out none", "(from --face-model)"),
+    ("run-driver-missing", "run --driver {d}/nope.mp4 --out {d}/o.mp4", "nope.mp4"),
+    ("run-webcam-index", "run --driver webcam:abc --out none", "webcam index"),
+    ("run-script-unknown", "run --driver script:nosuch --out none", "nosuch"),
+    ("run-target-face", "run --target {d}/face.png --target-face 3 --out {d}/o.mp4", "--target-face 3"),
+    ("run-no-face-driver", "run --driver {d}/blank.mp4 --calibrate 0.1 --out {d}/o.mp4 --no-progress",
+     "no face was found"),
+    ("run-face-index-beyond", "run --driver {d}/short.mp4 --calibrate 0.1 --face-index 2 --out {d}/o.mp4 "
+                              "--no-progress", "--face-index 2"),
+    ("run-cet2-script-untrained", "run --model cet2 --width 0.125 --backend pytorch --out {d}/o.mp4", "cet2"),
+    ("run-unknown-option", "run --widht 2", "unrecognized"),
+    # track
+    ("track-max-faces", "track {d}/clip.mp4 --max-faces 0 --out {d}/t.npz", "--max-faces"),
+    ("track-face-index", "track {d}/clip.mp4 --face-index 3 --out {d}/t.npz", "--face-index"),
+    ("track-out-is-input", "track {d}/clip.mp4 --out {d}/clip.mp4", "is the input"),
+    ("track-preview-is-input", "track {d}/clip.mp4 --out {d}/t.npz --preview {d}/clip.mp4", "is the input"),
+    ("track-preview-extension", "track {d}/clip.mp4 --out {d}/t.npz --preview {d}/p.xyz", "--preview"),
+    ("track-preview-photo-kind", "track {d}/face.png --out {d}/t.npz --preview {d}/p.mp4", "--preview"),
+    ("track-out-folder", "track {d}/clip.mp4 --out {d}/ds", "existing folder"),
+    ("track-out-under-file", "track {d}/clip.mp4 --out {d}/afile/t.npz", "is a file, not a folder"),
+    ("track-input-missing", "track {d}/nope.mp4 --out {d}/t.npz", "not found"),
+    # eval
+    ("eval-out-is-driver", "eval --model gcgan --driver {d}/clip.mp4 --self --out {d}/clip.mp4", "is the driver"),
+    ("eval-out-is-file", "eval --model gcgan --driver {d}/clip.mp4 --self --out {d}/afile", "existing file"),
+    ("eval-out-under-file", "eval --model gcgan --driver {d}/clip.mp4 --self --out {d}/afile/r", "not a folder"),
+    ("eval-width", "eval --model gcgan --driver {d}/clip.mp4 --self --width 0", "--width"),
+    ("eval-self-and-target", "eval --model gcgan --driver {d}/clip.mp4 --self --target {d}/face.png", "--self"),
+    # prepare
+    ("prepare-out-holds-input", "prepare {d}/ds/in_ds.mp4 --out {d}/ds", "replaced as a whole"),
+    ("prepare-out-is-input", "prepare {d}/clip.mp4 --out {d}/clip.mp4", "is the input"),
+    ("prepare-out-is-file", "prepare {d}/clip.mp4 --out {d}/afile", "existing file"),
+    ("prepare-out-under-file", "prepare {d}/clip.mp4 --out {d}/afile/ds", "not a folder"),
+    ("prepare-every", "prepare {d}/clip.mp4 --out {d}/new --every 0", "--every"),
+    # train (no dataset is needed: options are checked first)
+    ("train-batch-abc", "train gcgan --data {d}/ds --out {d}/runs --set batch=abc", "batch must be an integer"),
+    ("train-batch-zero", "train gcgan --data {d}/ds --out {d}/runs --set batch=0", "batch must be >= 1"),
+    ("train-lr-negative", "train gcgan --data {d}/ds --out {d}/runs --set lr=-1", "lr must be"),
+    ("train-unknown-option", "train gcgan --data {d}/ds --out {d}/runs --set nonsense=1", "nonsense"),
+    ("train-set-syntax", "train gcgan --data {d}/ds --out {d}/runs --set batch", "KEY=VALUE"),
+    ("train-steps", "train gcgan --data {d}/ds --out {d}/runs --steps -1", "steps must be >= 1"),
+    ("train-width", "train gcgan --data {d}/ds --out {d}/runs --width 0", "width"),
+    ("train-config-missing", "train gcgan --data {d}/ds --out {d}/runs --config {d}/missing.json", "not found"),
+    ("train-config-bad-json", "train gcgan --data {d}/ds --out {d}/runs --config {d}/bad.json", "not valid JSON"),
+    ("train-vgg19-not-vgg", "train gcgan --data {d}/ds --out {d}/runs --vgg19 {d}/notvgg.pth", "VGG19"),
+    ("train-resume-other-model", "train cefgan --data {d}/ds --out {d}/runs --resume {d}/gc", "gcgan checkpoint"),
+    ("train-out-is-file", "train gcgan --data {d}/ds --out {d}/afile --set batch=2", "existing file"),
+    ("train-out-is-dataset", "train gcgan --data {d}/ds --out {d}/ds --set batch=2", "dataset"),
+    # engines
+    ("engines-width", "engines build --width -1", "--width"),
+    ("engines-cache-is-file", "engines build gcgan --cache {d}/afile", "existing file"),
+    ("engines-cache-under-file", "engines build gcgan --cache {d}/afile/c", "not a folder"),
+    ("engines-wrong-checkpoint", "engines build cefgan --checkpoint {d}/gcgan.safetensors", "holds a gcgan model"),
+    ("engines-unknown-model", "engines build nosuch", "unknown model"),
+    ("engines-no-weights", "engines build cefgan", "no weights for cefgan"),
+    ("engines-bad-sidecar", "engines build gcgan --checkpoint {d}/broken.safetensors", "broken.json"),
+]
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_cli_refuses_bad_input(case, bad_env, capsys, monkeypatch):
+    name, argv, expect = case
+    d = bad_env
+    if name == "engines-bad-sidecar":  # a checkpoint whose JSON sidecar is broken: the sidecar is named
+        shutil.copy(d / "gcgan.safetensors", d / "broken.safetensors")
+        (d / "broken.json").write_text("{broken")
+    monkeypatch.chdir(d)  # anything written to the current folder would show up in the snapshot
+    before = _snapshot(d)
+    args = [a.replace("{d}", str(d)) for a in argv.split()]
+    rc = main(args)
+    err = capsys.readouterr().err
+    cmd = args[0] + (" " + args[1] if args[0] == "engines" else "")
+    assert rc == 2, (rc, err)
+    assert "Traceback" not in err, err
+    lines = [ln for ln in err.splitlines() if "error:" in ln]
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"reenact {cmd}: error: "), lines[0]
+    assert expect in lines[0], lines[0]
+    assert _snapshot(d) == before, "a bad-input case left something behind or changed an input"
+
+
+def test_the_matrix_is_wide():
+    kinds = {c[0] for c in CASES}
+    assert len(kinds) >= 40
+    assert {c[1].split()[0] for c in CASES} >= {"run", "track", "eval", "prepare", "train", "engines"}
+
+
+def test_train_validates_options_before_making_a_run_folder(bad_env, tmp_path, capsys):
+    out = tmp_path / "runs"
+    assert main(["train", "gcgan", "--data", str(bad_env / "ds"), "--out", str(out), "--set", "batch=0"]) == 2
+    assert not out.exists()
+
+
+def test_recipe_configs_check_types_and_ranges():
+    from train.recipe import recipe_class
+
+    for mid in ("gcgan", "lmklabel", "cet2", "exprgan", "cefgan"):
+        cfg = recipe_class(mid).Config
+        cfg()  # defaults are valid
+        for bad in ({"batch": "abc"}, {"batch": 0}, {"lr": 0}, {"betas": [0.5]}, {"betas": [0.5, 1.0]},
+                    {"ema_beta": 2}, {"batch": True}):
+            with pytest.raises(ValueError, match="recipe option"):
+                cfg.from_dict(bad)
+        assert cfg.from_dict({"batch": 4.0}).batch == 4  # a JSON 4.0 is an integer

@@ -54,8 +54,17 @@ class TrainOptions:
 
         if self.vgg19 is not None and not Path(self.vgg19).is_file():
             raise ValueError(f"--vgg19 {self.vgg19}: file not found")
-        if self.resume is not None and not Path(self.resume).exists():
-            raise ValueError(f"--resume {self.resume}: no such run folder or checkpoint")
+        if self.resume is not None:
+            from . import checkpoint
+
+            p = Path(self.resume)
+            if not p.exists():
+                raise ValueError(f"--resume {self.resume}: no such run folder or checkpoint")
+            ck = checkpoint.latest(p) if p.is_dir() else p
+            if ck is not None:  # (none yet: the loop says so)
+                found = checkpoint.read_meta(ck).get("model")
+                if found != self.model:
+                    raise ValueError(f"--resume {self.resume}: {ck.name} is a {found} checkpoint, not {self.model}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

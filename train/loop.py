@@ -137,9 +137,9 @@ class Trainer:
         self.device = _resolve_device(opts.device, self.dist)
         torch.manual_seed(opts.seed)  # identical initial weights in every process
         self.model: ReenactModel = build_model(opts.model, **opts.model_options).to(self.device)
+        self.features = FeatureLoss(opts.vgg19, device=self.device)  # a bad --vgg19 fails before the data loads
         self.ds = load_dataset(opts.data)
         self.data = TrainData(self.ds, self.model.res, "train", self.device, opts.limit)
-        self.features = FeatureLoss(opts.vgg19, device=self.device)
         rcls = recipe_class(opts.model)
         self.recipe: Recipe = rcls(self.model, rcls.Config.from_dict(opts.recipe_options), self.data, self.features)
         self.plan: TrainingPlan = self.recipe.plan()
