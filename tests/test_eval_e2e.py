@@ -28,7 +28,8 @@ FRAMES = 36  # 1.2 s of the fixture: a neutral start, then the mouth opens
 
 
 class _StandIn:
-    """The runtime's interface (``target``, ``process``, ``retargeted_landmarks``) with a fixed rule."""
+    """The runtime's interface (``target``, ``process``, ``commanded_landmarks``) with a fixed rule:
+    "oracle" outputs the driver frame itself, "frozen" the target photo unchanged."""
 
     def __init__(self, target: np.ndarray, mode: str, res: int = 128):
         with FaceTracker(mode="image", max_faces=1) as tr:
@@ -39,17 +40,18 @@ class _StandIn:
 
     @classmethod
     def factory(cls, mode: str):
-        def create(*, model, target, checkpoint, width, backend, device, face_index):
+        def create(*, model, target, checkpoint, width, backend, device, face_index, **options):
             return cls(target, mode)
         return create
 
     def process(self, frame: np.ndarray, t: float):
         tgt = self.target
-        crop = warp_to_crop(frame, tgt.M, tgt.res) if self.mode == "oracle" else tgt.crop.copy()
-        return SimpleNamespace(image=frame, crop=crop, tracked=True, driver_face=None, condition={},
+        image = frame if self.mode == "oracle" else tgt.image
+        crop = warp_to_crop(image, tgt.M, tgt.res)
+        return SimpleNamespace(image=image, crop=crop, tracked=True, driver_face=None, condition={},
                                times={"generate": 0.001})
 
-    def retargeted_landmarks(self, out):
+    def commanded_landmarks(self, out):
         return None
 
 

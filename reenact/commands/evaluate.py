@@ -51,6 +51,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--width", type=_width, help="width of an untrained model (testing the pipeline only)")
     p.add_argument("--backend", default="pytorch", help="inference backend (default: pytorch)")
     p.add_argument("--max-frames", type=_positive_int, help="evaluate only the first N frames")
+    p.add_argument("--paste", default="warp", choices=["warp", "replace"],
+                   help="warp (default): the photo moved by the mesh warp plus the generator's residual, as "
+                        "`reenact run` shows it; replace: the generated face alone (paper mode)")
+    p.add_argument("--pose", action=argparse.BooleanOptionalAction, default=True,
+                   help="follow the driver's head turn (default on)")
+    p.add_argument("--gaze", action=argparse.BooleanOptionalAction, default=True,
+                   help="follow the driver's eye movements (default on)")
     p.add_argument("--no-identity", action="store_true",
                    help="skip the dlib identity distances (they need pip install \"reenact[eval]\")")
 
@@ -145,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     with _report_or_nothing(args.out):
         ev = evaluate(args.model, driver, target, args.out, checkpoint=args.checkpoint, backend=args.backend,
                       width=args.width, max_frames=args.max_frames, progress=True, identity=not args.no_identity,
-                      command=command)
+                      command=command, options={"paste": args.paste, "pose": args.pose, "gaze": args.gaze})
     s = ev.summary
     mode = "self-reenactment" if s["self_reenactment"] else "cross-reenactment"
     print(f"{args.model} on {s['frames']} frame(s) of {driver} ({mode}, target {s['target']}):")
@@ -158,7 +165,8 @@ register(Command(
     "eval", "Evaluate a model: expression transfer, identity, temporal stability; self-reenactment PSNR/SSIM.",
     add_arguments, run,
     "examples:\n"
-    "  reenact eval --model gcgan --driver clip.mp4 --self --out report/\n"
+    "  reenact eval --model warp --driver clip.mp4 --self --out report/\n"
+    "  reenact eval --model gcgan --driver clip.mp4 --self --paste replace   # the generator alone (paper mode)\n"
     "  reenact eval --model gcgan --target clip.mp4                # the same: self-reenactment on clip.mp4\n"
     "  reenact eval --model lmklabel --driver clip.mp4 --target photo.jpg --max-frames 300\n"
     "  reenact eval --model cet2 --checkpoint runs/00003-cet2 --driver clip.mp4 --self"))

@@ -3,12 +3,15 @@
 Two settings:
 
 * **Self-reenactment** (the target is the driver clip's own first frame). Every output then has
-  a ground truth: the driver frame warped into the target's crop with the target's alignment.
-  The model changes expression, not head pose, so where the head moves during the clip the
-  ground truth moves and the output does not: pick clips with a steady head, and read PSNR /
-  SSIM / L1 as an upper bound on the error from expression alone.
+  a ground truth: the driver frame, cropped with the target's alignment. The mesh warp follows
+  the driver's head turn (eased beyond 25 degrees) but not its movement across the frame, so
+  clips with a steady head position give the most meaningful PSNR / SSIM / L1.
 * **Cross-reenactment** (any other target photo): no ground truth; expression, identity and
   temporal figures only.
+
+Every model is measured on what a user sees: the full-resolution output frame, cropped with one
+alignment of the target's face at ``EVAL_RES`` pixels (the same for every model, whatever its
+generator's resolution), so the figures of different models are comparable.
 
 Measured per frame (see ``metrics`` for units):
 
@@ -49,6 +52,8 @@ from . import metrics as M
 
 log = logging.getLogger(__name__)
 
+EVAL_RES = 256
+"""Side of the aligned crop of the output (and of the ground truth) that every figure is measured on."""
 RETRACK_SIZE = 256
 """Output and ground-truth crops are upsampled to this size before MediaPipe re-tracks them."""
 CORRELATION_MIN = 0.6
@@ -56,8 +61,26 @@ IDENTITY_MAX = 0.6
 STABILITY_MAX_LEVELS = 2.0
 """Starting pass thresholds (MODELS.md, closed-loop validation): blendshape correlation >= 0.6,
 dlib descriptor distance <= 0.6, face-region frame change of a still driver <= 2 levels (of 255)."""
-POSE_NOTE = ("The model changes expression, not head pose: the ground truth is the driver frame warped with the "
-             "target's alignment, so head motion in the clip lowers PSNR/SSIM and raises L1.")
+POSE_NOTE = ("The ground truth is the driver frame cropped with the target's alignment: the output follows the "
+             "driver's head turn (eased beyond 25 degrees) but not its movement across the frame, which lowers "
+             "PSNR/SSIM and raises L1.")
+
+
+@dataclass
+class EvalView:
+    """The crop every figure is measured on: the target's face aligned at ``EVAL_RES`` pixels.
+    Has the attributes of ``PreparedTarget`` that the measurements read (res, M, crop, face, image)."""
+
+    res: int
+    M: np.ndarray
+    crop: np.ndarray
+    face: Any
+    image: np.ndarray
+
+    @classmethod
+    def of(cls, target, res: int = EVAL_RES) -> EvalView:
+        M = Aligner(res).transform(target.face.landmarks)
+        return cls(res, M, warp_to_crop(target.image, M, res), target.face, target.image)
 
 
 @dataclass
@@ -229,11 +252,12 @@ def render(reenactor, frames: Iterable[Frame], self_reenactment: bool, driver: D
     """Drive ``reenactor`` with every frame; keep the crops the metrics need.
 
     reenactor: the runtime object (``Reenactor`` or anything with its ``target``, ``process``
-    and ``retargeted_landmarks``; ``calibrate_from`` when it has one: the driver's first second
+    and ``commanded_landmarks``; ``calibrate_from`` when it has one: the driver's first second
     is then its neutral reference). driver: the driver's tracking, which places a fixed crop on
     the driver (its first tracked frame's alignment) for the driver's own stability figure.
+    Each output frame is cropped with the evaluation view (``EvalView``).
     """
-    tgt = reenactor.target
+    tgt = EvalView.of(reenactor.target)
     res = int(tgt.res)
     if self_reenactment:
         driver_M = np.asarray(tgt.M, np.float64)
@@ -250,11 +274,11 @@ def render(reenactor, frames: Iterable[Frame], self_reenactment: bool, driver: D
     records = []
     for fr in tqdm(frames, desc="render", unit="frame", total=n, disable=None if progress else True):
         out = reenactor.process(fr.image, fr.t)
-        crop = as_rgb(np.asarray(out.crop), "generated crop")
-        if crop.shape[:2] != (res, res):
-            raise ValueError(f"the runtime returned a {crop.shape[1]}x{crop.shape[0]} crop, expected {res}x{res}")
+        crop = warp_to_crop(as_rgb(np.asarray(out.image), "output frame"), tgt.M, res)
         driver_crop = warp_to_crop(fr.image, driver_M, res)
-        commanded = reenactor.retargeted_landmarks(out)
+        commanded = reenactor.commanded_landmarks(out)  # 68 points, output-photo pixels
+        if commanded is not None:
+            commanded = apply_affine(tgt.M, np.asarray(commanded, np.float64)[:, :2])
         records.append(FrameRecord(
             fr.index, fr.t, crop, driver_crop if self_reenactment else None, driver_crop, bool(out.tracked),
             None if commanded is None else np.asarray(commanded, np.float64)[:, :2],
@@ -438,7 +462,8 @@ def evaluate(model: str, driver_video: str | os.PathLike, target: str | os.PathL
              out_dir: str | os.PathLike, checkpoint: str | os.PathLike | None = None, backend: str = "pytorch",
              width: float | None = None, max_frames: int | None = None, progress: bool = True,
              identity: bool = True, device: str = "cpu", command: str | None = None,
-             reenactor_factory: Callable[..., Any] | None = None) -> Evaluation:
+             reenactor_factory: Callable[..., Any] | None = None,
+             options: dict[str, Any] | None = None) -> Evaluation:
     """Evaluate ``model`` driven by ``driver_video`` on ``target``; write the report to ``out_dir``.
 
     target: a photo, a video (its first frame), an RGB array, or None / the driver itself for
@@ -446,7 +471,8 @@ def evaluate(model: str, driver_video: str | os.PathLike, target: str | os.PathL
     truth). checkpoint: trained weights (None: the model's untrained weights at ``width``).
     max_frames: evaluate only the first frames. identity: compute dlib identity distances
     (needs ``pip install "reenact[eval]"``). reenactor_factory: builds the runtime (default
-    ``Reenactor.create``); same keyword arguments.
+    ``Reenactor.create``); same keyword arguments. options: ``RuntimeOptions`` fields (paste,
+    pose, gaze, ...).
 
     Returns the ``Evaluation``; ``out_dir`` receives report.json, grid.png and curves.png.
     """
@@ -476,17 +502,18 @@ def evaluate(model: str, driver_video: str | os.PathLike, target: str | os.PathL
 
         factory = Reenactor.create
     reenactor = factory(model=model, target=photo, checkpoint=checkpoint, width=width, backend=backend,
-                        device=device, face_index=None)
+                        device=device, face_index=None, **(options or {}))
     try:
         records = render(reenactor, driver_frames(driver_video, max_frames), self_mode, driver, progress)
     finally:
         close = getattr(reenactor, "close", None)
         if close is not None:
             close()
-    ev = measure(records, reenactor.target, driver, self_mode, identity, progress)
+    ev = measure(records, EvalView.of(reenactor.target), driver, self_mode, identity, progress)
     ev.summary = {
         "model": model, "checkpoint": None if checkpoint is None else str(checkpoint), "width": width,
         "backend": backend, "device": device, "driver": str(driver_video), "target": target_desc,
+        "options": dict(options or {}), "eval_crop": EVAL_RES,
         "command": command if command is not None else " ".join(sys.argv), "versions": _versions(),
         "seconds": round(time.perf_counter() - t0, 2), **ev.summary}
     write_report(ev, out_dir)

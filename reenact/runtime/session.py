@@ -345,6 +345,8 @@ class Reenactor:
         return FrameOutput(image, crop, a.signal is not None, a.face, {k: v.cpu().numpy() for k, v in a.cond.items()},
                            a.shown, a.calibrating, times, a.mesh)
 
-    def commanded_landmarks(self, out: FrameOutput) -> np.ndarray | None:
-        """The commanded 68 points ``[68,2]`` in the target crop's pixels of a rendered frame."""
-        return self.signal.crop_landmarks(out.signal)
+    def commanded_landmarks(self, out: FrameOutput) -> np.ndarray:
+        """The commanded 68 points ``[68,2]`` of a rendered frame, in output-photo pixels."""
+        from ..geometry import to_ibug68
+
+        return to_ibug68(out.mesh)[:, :2]

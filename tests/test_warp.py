@@ -1,0 +1,168 @@
+"""The mesh warp on real faces: identity, affine exactness, holes, head pose, gaze, the torch path."""
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+import pytest
+
+from reenact.geometry import TargetGeometry, calibrate_driver, face_mask
+from reenact.geometry.frontalize import euler_angles
+from reenact.geometry.retarget import LandmarkRetargeter, ease_pose, rotation_from_euler
+from reenact.geometry.warp import (INNER_LIPS, NUM_VERTICES, WarpCompositor, backward_map, extend_mesh, hole_mask,
+                                   mesh_triangles, remap, remap_torch, tessellation)
+from reenact.io.images import load_image
+
+from .conftest import IMAGES
+
+PHOTO = IMAGES / "skimage_astronaut.png"
+
+
+@pytest.fixture(scope="module")
+def photo_face(image_tracker):
+    img = load_image(PHOTO)
+    return img, image_tracker.track(img).primary
+
+
+def test_the_mesh_is_mediapipes_tessellation_with_fans_and_rings():
+    tri = tessellation()
+    assert tri.shape == (852, 3) and tri.max() == 467
+    allt = mesh_triangles()
+    assert allt.max() == NUM_VERTICES - 1
+    # the eyes and the mouth are holes of the tessellation, closed only by the fans
+    inner = set(INNER_LIPS.tolist())
+    assert not any(set(t) <= inner for t in tri.tolist())
+
+
+@pytest.mark.parametrize("step", [1, 2, 4])
+def test_identical_landmarks_give_the_identity(photo_face, step):
+    img, face = photo_face
+    h, w = img.shape[:2]
+    s, d = extend_mesh(face.landmarks, face.landmarks)
+    mx, my = backward_map(s, d, (w - 10, h - 6), (7, 3), step)
+    out = remap(img, mx, my)
+    assert np.abs(out.astype(int) - img[3:h - 3, 7:w - 3]).max() <= 1
+
+
+def test_an_affine_motion_reproduces_warp_affine_inside_the_face(photo_face):
+    img, face = photo_face
+    h, w = img.shape[:2]
+    A = cv2.getRotationMatrix2D((250.0, 200.0), 7.0, 1.05)
+    A[:, 2] += (3.0, -2.0)
+    moved = face.landmarks[:, :2] @ A[:, :2].T + A[:, 2]
+    s, d = extend_mesh(face.landmarks, moved)
+    out = remap(img, *backward_map(s, d, (w, h), (0, 0), 2))
+    ref = cv2.warpAffine(img, A, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    inside = face_mask(moved, (w, h)) > 0.99
+    assert inside.sum() > 5000
+    assert np.abs(out.astype(int) - ref)[inside].max() <= 1
+
+
+def test_the_torch_path_matches_cv2_remap(photo_face):
+    torch = pytest.importorskip("torch")
+    img, face = photo_face
+    h, w = img.shape[:2]
+    moved = face.landmarks.copy()
+    moved[INNER_LIPS[5:15], 1] += 6.0
+    s, d = extend_mesh(face.landmarks, moved)
+    mx, my = backward_map(s, d, (200, 180), (150, 100), 2)
+    a = remap(img, mx, my).astype(np.float32)
+    t = torch.from_numpy(img.copy()).permute(2, 0, 1)[None].float()
+    b = remap_torch(t, mx, my)[0].permute(1, 2, 0).numpy()
+    assert np.abs(a - b).max() <= 1.01
+
+
+def test_the_hole_mask_opens_with_the_mouth_on_real_frames(video_tracks, neutral_and_open):
+    neutral, open_ = neutral_and_open
+    target = video_tracks[neutral].primary
+    calib = calibrate_driver([t.primary for t in video_tracks[:30]])
+    rt = LandmarkRetargeter(calib, TargetGeometry.from_face(target))
+    closed_mesh = rt(video_tracks[neutral].primary)
+    open_mesh = rt(video_tracks[open_].primary)
+    size = (480, 480)
+    assert hole_mask(target.landmarks, closed_mesh, size).sum() < 1.0
+    hole = hole_mask(target.landmarks, open_mesh, size)
+    assert hole.sum() > 200, hole.sum()
+    # the hole lies inside the moved inner lips
+    lips = np.zeros((480, 480), np.uint8)
+    cv2.fillPoly(lips, [np.round(open_mesh[INNER_LIPS, :2]).astype(np.int32)], 1)
+    lips = cv2.dilate(lips, np.ones((3, 3), np.uint8))
+    assert hole[lips == 0].sum() < 0.02 * hole.sum()
+
+
+def test_the_warp_compositor_fills_the_opened_mouth_dark_and_keeps_the_rest(video_tracks, fixture_frames,
+                                                                           neutral_and_open):
+    neutral, open_ = neutral_and_open
+    target = video_tracks[neutral].primary
+    img = fixture_frames[neutral].image
+    from reenact.geometry import Aligner
+
+    calib = calibrate_driver([t.primary for t in video_tracks[:30]])
+    rt = LandmarkRetargeter(calib, TargetGeometry.from_face(target))
+    wc = WarpCompositor(img, target.landmarks, Aligner(128).transform(target.landmarks), 128)
+    out = wc.render(wc.frame(rt(video_tracks[open_].primary)))
+    x0, y0, x1, y1 = wc.region
+    untouched = np.ones(img.shape[:2], bool)
+    untouched[y0:y1, x0:x1] = False
+    assert np.array_equal(out[untouched], img[untouched])
+    hole = wc.frame(rt(video_tracks[open_].primary)).hole
+    deep = np.zeros(img.shape[:2], bool)
+    deep[y0:y1, x0:x1] = cv2.erode((hole > 0.9).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    assert deep.sum() > 50
+    assert out[deep].mean() < 60, "the opened mouth is not dark inside"
+    # the driver's calibrated rest leaves the photo as it is
+    rest = LandmarkRetargeter(calibrate_driver([video_tracks[neutral].primary]), TargetGeometry.from_face(target))
+    same = wc.render(wc.frame(rest(video_tracks[neutral].primary)))
+    assert np.abs(same.astype(int) - img).mean() < 0.5
+
+
+def _rolled(face, degrees: float):
+    """The same tracked face, its landmarks turned in the image plane about the face's centre."""
+    c = face.landmarks[:, :2].mean(0)
+    A = cv2.getRotationMatrix2D((float(c[0]), float(c[1])), -degrees, 1.0)  # cv2: positive = counter-clockwise
+    lm = face.landmarks.copy()
+    lm[:, :2] = face.landmarks[:, :2] @ A[:, :2].T + A[:, 2]
+    return dataclasses.replace(face, landmarks=lm)
+
+
+@pytest.mark.parametrize("roll", [-12.0, 10.0])
+def test_the_drivers_head_roll_turns_the_target_by_the_same_angle(video_tracks, photo_face, roll):
+    _img, tface = photo_face
+    driver = video_tracks[5].primary
+    calib = calibrate_driver([driver])
+    rt = LandmarkRetargeter(calib, TargetGeometry.from_face(tface))
+    motion, pose = rt.measure(_rolled(driver, roll))
+    assert abs(pose[2] - roll) < 1.0, pose
+    out = rt.apply(motion, pose)
+    # the angle of the target's eye line before and after
+    def angle(p):
+        v = p[263, :2] - p[33, :2]
+        return np.degrees(np.arctan2(v[1], v[0]))
+    turned = angle(out) - angle(tface.landmarks)
+    assert abs(turned - roll) < 2.0, (turned, roll)
+    # and with --no-pose the head stays where it is
+    still = LandmarkRetargeter(calib, TargetGeometry.from_face(tface), pose=False).apply(motion, pose)
+    assert abs(angle(still) - angle(tface.landmarks)) < 1.0
+
+
+def test_euler_angles_round_trip_and_turns_are_eased():
+    for ypr in [(10.0, -5.0, 20.0), (-30.0, 15.0, -8.0), (0.0, 0.0, 45.0)]:
+        np.testing.assert_allclose(euler_angles(rotation_from_euler(*ypr)), ypr, atol=1e-9)
+    eased = ease_pose(np.array([60.0, -60.0, 40.0]))
+    assert 20 < eased[0] < 25 and -25 < eased[1] < -20 and eased[2] == 40.0
+    assert abs(ease_pose(np.array([5.0, 0.0, 0.0]))[0] - 5.0) < 0.2
+
+
+def test_gaze_moves_the_iris_within_the_eye_and_can_be_turned_off(video_tracks, photo_face):
+    _img, tface = photo_face
+    driver = video_tracks[5].primary
+    calib = calibrate_driver([driver])
+    motion = np.zeros((478, 3))
+    motion[468:478, 0] = 0.08  # both irises look to the side (IOD units)
+    on = LandmarkRetargeter(calib, TargetGeometry.from_face(tface)).apply(motion)
+    off = LandmarkRetargeter(calib, TargetGeometry.from_face(tface), gaze=False).apply(motion)
+    base = tface.landmarks
+    assert np.linalg.norm(on[468, :2] - base[468, :2]) > 2.0
+    assert np.linalg.norm(off[468, :2] - base[468, :2]) < 0.5
+    assert np.abs(on[:468] - off[:468]).max() < 1e-6  # nothing else moves
