@@ -370,7 +370,10 @@ def run(args: argparse.Namespace, env: dict[str, Any]) -> dict[str, Any]:
     s = settings(args)
     from reenact.models import list_models
 
-    s["models"] = s["models"] or list_models()
+    from reenact.models import build_model
+
+    # the generator part times networks: a model without one (the warp) has nothing to time here
+    s["models"] = [m for m in (s["models"] or list_models()) if build_model(m).engines()]
     unknown = sorted(set(s["backends"]) - set(BACKENDS))
     if unknown:
         raise SystemExit(f"unknown generator backend(s) {unknown}; choose from {', '.join(BACKENDS)}")

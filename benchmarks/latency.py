@@ -23,7 +23,8 @@ A part is a module named in ``PARTS`` that provides four functions:
 
 ``generator`` (the generator alone on each backend, batch scaling, hardware floor) is in
 ``benchmarks/generator.py``; ``pipeline`` (end to end and per stage with the streaming runtime,
-driver videos at 640x480 and 1280x720) is in ``benchmarks/pipeline.py``.
+driver videos at 640x480 and 1280x720) is in ``benchmarks/pipeline.py``; ``warp`` (the mesh warp's
+map and full-resolution composite at 640x480 and 1920x1080) is in ``benchmarks/warp.py``.
 
 Examples::
 
@@ -53,6 +54,7 @@ log = logging.getLogger("benchmarks.latency")
 PARTS: dict[str, str] = {
     "generator": "benchmarks.generator",
     "pipeline": "benchmarks.pipeline",
+    "warp": "benchmarks.warp",
 }
 
 

@@ -27,9 +27,9 @@ What is reported per configuration, warm-up frames excluded:
   handed to the encoder (the runtime's ``latency``, which starts when the decoded frame leaves the
   reader, plus ``decode``). The four pipeline threads overlap frames, so this includes the time a
   frame waits in the queues between stages while earlier frames are processed;
-* **serial**: the sum of the seven stage times of one frame: the cost of a frame processed alone,
+* **serial**: the sum of the eight stage times of one frame: the cost of a frame processed alone,
   without queueing or overlap;
-* **stages**: decode, track, condition, smooth, generate, composite, encode (see ``STAGE_INCLUDES``);
+* **stages**: decode, track, condition, smooth, warp, generate, composite, encode (see ``STAGE_INCLUDES``);
 * **sustained fps**: timed frames / wall time from the last warm-up frame's output to the last
   frame's output: the throughput with the stages overlapping.
 
@@ -61,7 +61,7 @@ log = logging.getLogger("benchmarks.pipeline")
 
 BACKENDS = ("pytorch", "onnxruntime", "tensorrt")
 RESOLUTIONS = ("640x480", "1280x720")
-STAGES = ("decode", "track", "condition", "smooth", "generate", "composite", "encode")
+STAGES = ("decode", "track", "condition", "smooth", "warp", "generate", "composite", "encode")
 FIXTURE = Path("data") / "videos" / "fixtures" / "liveportrait_driving_d18.mp4"
 
 STAGE_INCLUDES = {
@@ -69,9 +69,12 @@ STAGE_INCLUDES = {
     "track": "MediaPipe Face Landmarker, VIDEO mode, on the full driver frame",
     "condition": "the model's driving signal from the tracked face and the condition tensors (for cet2 this "
                  "includes its driver-encoder engine, cet2_encode, which reads the aligned driver crop)",
-    "smooth": "One Euro smoothing with the hold / ease policy",
-    "generate": "the backend's per-frame engines and the crop's conversion to uint8 on the host",
-    "composite": "pasting the generated crop back into the full-size target frame",
+    "smooth": "One Euro smoothing with the hold / ease policy (and the target's moved mesh)",
+    "warp": "the mesh warp's backward map of the photo's warp region and its hole mask (and, for models with a "
+            "generator, the warped target crop)",
+    "generate": "the backend's per-frame engines and the crop's conversion to uint8 on the host (none for warp)",
+    "composite": "the photo remapped by the warp at full resolution, the mouth interior, the generator's residual "
+                 "(or, with --paste replace, the generated crop pasted back)",
     "encode": "the file sink: H.264 encoding (libx264, veryfast, CRF 18) of the composited frame",
 }
 
@@ -79,7 +82,7 @@ INCLUDES = {
     "end_to_end": "decode start to the composited frame handed to the encoder and encoded: decode + the "
                   "runtime's latency (reader to sink done), including the time spent queued between the "
                   "pipeline's threads",
-    "serial": "the sum of the seven stage times of one frame: the cost of a frame processed alone, no "
+    "serial": "the sum of the eight stage times of one frame: the cost of a frame processed alone, no "
               "queueing, no overlap",
     "sustained_fps": "timed frames / wall time between the last warm-up frame's output and the last frame's "
                      "output (stages overlapping on the pipeline's four threads)",
@@ -343,7 +346,10 @@ def bench_model(mid: str, s: dict[str, Any], drivers: dict[str, dict[str, Any]],
     photo = load_image(default_target_path())
     avail = available_backends()
     rows = []
-    for b in s["backends"]:
+    from reenact.models import build_model
+
+    backends = s["backends"] if build_model(mid).engines() else ["pytorch"]  # no network: one run, no backend
+    for b in backends:
         base = {"model": mid, "backend": b}
         if b not in avail:
             why = ("needs an NVIDIA GPU with CUDA and TensorRT" if b == "tensorrt"
@@ -425,6 +431,8 @@ def _ok(result: dict[str, Any]):
 
 
 def _weights(r: dict[str, Any]) -> str:
+    if r.get("model") == "warp":
+        return "no network"
     return "shipped" if r.get("weights_shipped") else f"untrained w{fmt(float(r.get('width', 1.0)), 2)}"
 
 
@@ -451,7 +459,7 @@ def markdown(result: dict[str, Any], env: dict[str, Any]) -> str:
         "- **end to end**: decode start to the composited frame encoded (decode + the runtime's capture-to-sink "
         "latency), including the time the frame waits in the queues between threads while earlier frames are "
         "processed;\n"
-        "- **serial**: the sum of the seven stage times of one frame (one frame processed alone, no queueing, "
+        "- **serial**: the sum of the eight stage times of one frame (one frame processed alone, no queueing, "
         "no overlap);\n"
         "- **fps**: sustained throughput with the stages overlapping (timed frames / their wall time); the file "
         "is read as fast as the pipeline takes frames, not paced at the driver's frame rate.\n\n"

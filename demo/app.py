@@ -42,7 +42,7 @@ log = logging.getLogger("reenact.demo")
 class DemoConfig:
     """Server-wide settings (the command-line options of ``reenact demo``)."""
 
-    model: str = "gcgan"            # model selected when a page opens
+    model: str = "warp"             # model selected when a page opens (the runtime's default)
     backend: str = "auto"           # backend selected when a page opens
     checkpoint: str | None = None   # weights for ``model`` (else the shipped ones, else untrained)
     width: float | None = None      # untrained network width (testing / no weights)
@@ -66,13 +66,15 @@ class DemoConfig:
 
 
 def _model_choices(cfg: DemoConfig) -> list[tuple[str, str]]:
-    from reenact.models import list_models
+    from reenact.models import build_model, list_models
     from reenact.runtime import default_weights
 
     out = []
     for m in list_models():
         if m == cfg.model and cfg.checkpoint:
             label = f"{m} ({Path(cfg.checkpoint).name})"
+        elif not build_model(m).has_generator:
+            label = f"{m} (mesh warp, no network)"
         elif default_weights(m) is not None:
             label = f"{m} (trained)"
         else:

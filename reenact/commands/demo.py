@@ -14,7 +14,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=7860, help="port (default 7860; 0 picks a free one)")
     p.add_argument("--share", action="store_true", help="also serve through a temporary public gradio.live "
                                                         "link (HTTPS, so remote webcams work)")
-    p.add_argument("--model", default="gcgan", help="model selected when the page opens (default gcgan)")
+    p.add_argument("--model", default="warp", help="model selected when the page opens (default warp)")
     p.add_argument("--backend", default="auto", help="backend selected when the page opens: auto, pytorch, "
                                                     "onnxruntime, tensorrt (default auto)")
     p.add_argument("--checkpoint", help="weights for --model (a run folder or .safetensors from `reenact train`)")

@@ -91,7 +91,7 @@ class OneEuroParams:
 # Presets, MODELS.md 0.5 [D] (all guesses; tune per the rule given there).
 LANDMARKS = OneEuroParams(1.0, 1.0, 1.0)     # landmarks in IOD units
 EYELIDS = OneEuroParams(4.0, 1.0, 1.0)       # eyelid landmarks, eyeBlink*, AU45
-POSE = OneEuroParams(1.0, 0.02, 1.0)         # head turn in degrees (beta per degree/s)
+POSE = OneEuroParams(0.5, 0.05, 1.0)         # head turn in degrees (beta per degree/s): steady at rest
 BLENDSHAPES = OneEuroParams(1.5, 0.5, 1.0)   # blendshapes / AUs in [0, 1]
 CODE_C = OneEuroParams(1.0, 2.0, 1.0)        # 2CET-GAN code, [-0.5, 0.5]
 CODE_D = OneEuroParams(1.0, 1.0, 1.0)        # ExprGAN code, [-1, 1]

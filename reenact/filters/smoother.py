@@ -103,7 +103,7 @@ class ConditionSmoother:
             if not (np.isfinite(v) and v >= 0):
                 raise ValueError(f"ConditionSmoother: {name} must be finite and >= 0, got {v}")
         self._neutral = self._validated_neutral(neutral)
-        self._spec = {k: _as_filter(p) for k, p in filter_spec.items()}
+        self._spec = {k: _as_filter(p) for k, p in filter_spec.items() if p is not None}  # None: not filtered
         self._max_step = {k: np.asarray(v, dtype=np.float64) for k, v in (max_step or {}).items()}
         for what, keys in (("filter_spec", self._spec), ("max_step", self._max_step)):
             extra = sorted(set(keys) - set(self._neutral))

@@ -10,7 +10,7 @@ from the ``mediapipe`` package), completed by:
   opens a mouth the photo shows closed, this fan would stretch lip skin across the gap: that
   region is the **hole mask** (no source texture; see ``hole_mask``), filled by a model (or a
   plain dark interior, ``fill_mouth``);
-* **two outer rings** beyond the face oval (anchors at 1.3x and 1.9x the oval's size about its
+* **two outer rings** beyond the face oval (anchors at 1.3x and 1.7x the oval's size about its
   centre): the first follows 75% of the oval's motion, the second stays still, so hair, ears,
   neck and background follow smoothly and fade to the untouched photo. Outside the second ring
   the map is the identity.
@@ -46,7 +46,7 @@ RIGHT_IRIS, LEFT_IRIS = 468, 473
 RIGHT_IRIS_RING = np.arange(469, 473)
 LEFT_IRIS_RING = np.arange(474, 478)
 
-RING_SCALES = (1.3, 1.9)
+RING_SCALES = (1.3, 1.7)
 """Outer anchor rings, as multiples of the face oval about its centre."""
 RING_FOLLOW = (0.75, 0.0)
 """How much of the oval's motion each ring follows (the outer ring is still)."""
@@ -363,7 +363,6 @@ class WarpCompositor:
         self._mask_src = face_mask(self.src, (w, h), dilate, feather)
         self._buffers = [self.photo.copy() for _ in range(max(int(buffers), 1))]
         self._next = 0
-        self._roi = np.empty((rh, rw, 3), np.uint8)
 
     @property
     def region(self) -> tuple[int, int, int, int]:
@@ -411,19 +410,26 @@ class WarpCompositor:
         face oval. Written into the next ring buffer (or ``out``) and returned."""
         from .align import warp_from_crop
 
-        roi = remap(self.photo, wf.map_x, wf.map_y, out=self._roi)
-        if fill_mouth_hole:
-            fill_mouth(roi, wf.hole, self.colours, mouth_height(wf.mesh))
-        if residual is not None:
-            size = (self.x1 - self.x0, self.y1 - self.y0)
-            d = warp_from_crop(np.asarray(residual, np.float32), self.M, size, (self.x0, self.y0))
-            mask = remap(self._mask_src, wf.map_x, wf.map_y)
-            roi_f = roi.astype(np.float32)
-            roi_f += mask[..., None] * d
-            np.clip(roi_f + 0.5, 0, 255, out=roi_f)
-            roi = roi_f.astype(np.uint8)
         if out is None:
             out = self._buffers[self._next]
             self._next = (self._next + 1) % len(self._buffers)
-        out[self.y0:self.y1, self.x0:self.x1] = roi
+        roi = out[self.y0:self.y1, self.x0:self.x1]
+        remap(self.photo, wf.map_x, wf.map_y, out=roi)  # straight into the frame: no copy of the region
+        if fill_mouth_hole:
+            fill_mouth(roi, wf.hole, self.colours, mouth_height(wf.mesh))
+        if residual is not None:  # only over the moved face's box
+            oval = wf.mesh[FACE_OVAL, :2] - (self.x0, self.y0)
+            pad = 0.08 * float(np.ptp(oval[:, 1]))
+            rh, rw = roi.shape[:2]
+            bx0, by0 = (max(int(v), 0) for v in np.floor(oval.min(0) - pad))
+            bx1, by1 = int(min(np.ceil(oval[:, 0].max() + pad), rw)), int(min(np.ceil(oval[:, 1].max() + pad), rh))
+            if bx1 > bx0 and by1 > by0:
+                d = warp_from_crop(np.asarray(residual, np.float32), self.M, (bx1 - bx0, by1 - by0),
+                                   (self.x0 + bx0, self.y0 + by0))
+                mask = remap(self._mask_src, wf.map_x[by0:by1, bx0:bx1], wf.map_y[by0:by1, bx0:bx1])
+                box = roi[by0:by1, bx0:bx1]
+                f = box.astype(np.float32)
+                f += mask[..., None] * d
+                np.clip(f + 0.5, 0, 255, out=f)
+                box[...] = f.astype(np.uint8)
         return out
