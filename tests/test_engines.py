@@ -26,14 +26,18 @@ def _model(mid: str):
     return build_model(mid, width=WIDTH.get(mid, 0.125)).eval()
 
 
-def _target(res: int) -> TargetInput:
+GENERATORS = [m for m in list_models() if build_model(m).engines()]
+"""The models with a network (the warp model has none)."""
+
+
+def _target(res: int, neutral: bool = False) -> TargetInput:
     g = torch.Generator().manual_seed(1)
     return TargetInput(torch.rand(1, 3, res, res, generator=g) * 2 - 1, torch.rand(1, 68, 2, generator=g) * res,
                        torch.rand(1, 17, generator=g), torch.rand(1, 52, generator=g),
-                       torch.tensor([1]), torch.tensor([False]))
+                       torch.tensor([1]), torch.tensor([neutral]))
 
 
-@pytest.mark.parametrize("mid", list_models())
+@pytest.mark.parametrize("mid", GENERATORS)
 def test_every_engine_exports_and_matches_pytorch(mid, tmp_path):
     m = _model(mid)
     for spec in m.engines():
@@ -41,20 +45,26 @@ def test_every_engine_exports_and_matches_pytorch(mid, tmp_path):
         assert onnx_parity(spec, path) < spec.onnx_rtol, spec.name
 
 
-@pytest.mark.parametrize("mid", list_models())
-def test_backends_agree_with_the_model(mid):
+@pytest.mark.parametrize("neutral", [False, True])
+@pytest.mark.parametrize("mid", GENERATORS)
+def test_backends_agree_with_the_model(mid, neutral):
+    """One inference path: the model's own encode_target / drive are its engines, so they agree
+    with every backend, also for a target photo flagged neutral (2CET-GAN then skips G(x, 0))."""
     m = _model(mid)
-    t = _target(m.res)
+    t = _target(m.res, neutral)
     with torch.no_grad():
         ref = m.drive(m.encode_target(t), m.condition_from_frame(t))
     for b in (PyTorchBackend(m, device="cpu"), OnnxRuntimeBackend(m)):
         out = b.drive(b.encode_target(t), m.condition_from_frame(t))
         assert out.shape == ref.shape and (out - ref).abs().max() < 1e-3, b.name
+    if mid == "cet2":  # the neutral flag reaches the target engine
+        other = m.drive(m.encode_target(_target(m.res, not neutral)), m.condition_from_frame(t))
+        assert (other - ref).abs().max() > 1e-3
 
 
 @needs_trt
 @pytest.mark.slow
-@pytest.mark.parametrize("mid", list_models())
+@pytest.mark.parametrize("mid", GENERATORS)
 def test_every_model_builds_a_tensorrt_engine(mid, tmp_path):
     m = _model(mid)
     cache = EngineCache(tmp_path)

@@ -59,7 +59,11 @@ def run(a: argparse.Namespace) -> int:
             raise ReenactError(f"--checkpoint {ck} holds a {m.model_id} model, not {' or '.join(wanted)}; give the "
                                f"checkpoint of the model to build (or name {m.model_id})")
         models.append(m)
-    wanted = wanted or ([] if models else list_models())
+    no_network = [mid for mid in list_models() if not build_model(mid).engines()]
+    if wanted and all(mid in no_network for mid in wanted) and not models:
+        print(f"nothing to build: {', '.join(wanted)} has no network (the mesh warp runs on the CPU as it is)")
+        return 0
+    wanted = [mid for mid in (wanted or ([] if models else list_models())) if mid not in no_network]
     for mid in wanted:
         if any(m.model_id == mid for m in models):
             continue

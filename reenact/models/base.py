@@ -124,10 +124,38 @@ class ReenactModel(nn.Module):
 
     # -- runtime ----------------------------------------------------------------------------
     def encode_target(self, target: TargetInput) -> TargetCache:
-        raise NotImplementedError
+        """The per-target cache: the target feeds plus the outputs of the target engines, run in
+        PyTorch. Built from ``engines()``, so it is the same computation every backend runs."""
+        feeds = self.target_feeds(target)
+        cache = dict(feeds)
+        for spec in self.engines():
+            if spec.kind == "target":
+                cache.update(self._run_engine(spec, feeds))
+        return cache
 
     def drive(self, cache: TargetCache, cond: Condition) -> torch.Tensor:
-        raise NotImplementedError
+        """One frame ``[B,3,R,R]`` in [-1,1]: the drive engine, run in PyTorch (see ``encode_target``)."""
+        for spec in self.engines():
+            if spec.kind == "drive":
+                return self._run_engine(spec, cond, cache)[spec.outputs[0].name]
+        raise NotImplementedError(f"{self.model_id} has no drive engine")
+
+    def _run_engine(self, spec: EngineSpec, *pools: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        modes = [(m, m.training) for m in self.modules()]
+        try:
+            module = spec.build()  # engine wrappers are built in eval mode: restore the caller's modes after
+            args = []
+            for s in spec.inputs:
+                pool = next((p for p in pools if s.name in p), None)
+                if pool is None:
+                    raise KeyError(f"{spec.name}: no value for input {s.name!r}")
+                args.append(pool[s.name])
+            out = module(*args)
+        finally:
+            for m, t in modes:
+                m.training = t
+        out = out if isinstance(out, tuple) else (out,)
+        return {s.name: o for s, o in zip(spec.outputs, out)}
 
     def neutral_condition(self, cache: TargetCache, target: TargetInput) -> Condition:
         """The condition that keeps the target as it is (its own landmarks, code 0, its own AUs...)."""
@@ -144,7 +172,7 @@ class ReenactModel(nn.Module):
     def target_feeds(self, target: TargetInput) -> TargetCache:
         """Inputs of the target engines, by name; they also join the cache (e.g. the crop itself)."""
         return {"crop": target.crop, "img": target.crop, "img_src": target.crop, "lmk_src": target.lmk68,
-                "au_src": target.aus}
+                "au_src": target.aus, "neutral": target.neutral.reshape(-1, 1).to(target.crop.dtype)}
 
     def make_signal(self, target: Any, **options: Any) -> DriverSignal:
         """This model's driving signal for a prepared target (``reenact.runtime.PreparedTarget``);

@@ -74,12 +74,6 @@ class CEFGAN(ReenactModel):
         self.au_critic = AUCritic(cfg.n_aus, w)
 
     # -- runtime ----------------------------------------------------------------------------
-    def encode_target(self, target: TargetInput) -> TargetCache:
-        return {"img_src": target.crop, "au_src": target.aus}
-
-    def drive(self, cache: TargetCache, cond: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.cascade(cache["img_src"], cache["au_src"], cond["au_tgt"]).clamp(-1.0, 1.0)
-
     def neutral_condition(self, cache: TargetCache, target: TargetInput) -> dict[str, torch.Tensor]:
         return {"au_tgt": cache["au_src"]}
 

@@ -6,7 +6,8 @@ G(x, code) (StarGAN v2 blocks, no mapping network) re-renders x with that expres
 Inference split (3.6):
 
 * ``cet2_target`` (kind "target", once per target photo): crop -> ``h`` = G.encode(clamp(G(crop, 0))),
-  i.e. the target is neutralised first and its 16x16 feature map is cached;
+  i.e. the target is neutralised first and its 16x16 feature map is cached (a photo flagged
+  neutral is encoded as it is when ``skip_neutral_target``);
 * ``cet2_encode`` (kind "driver", per frame): the driver's grey crop ``drv_gray`` -> ``code_raw``
   (the runtime retargets it against the calibration reference and filters it);
 * ``cet2_decode`` (kind "drive", per frame): ``h`` from the cache and ``code`` from the condition
@@ -39,7 +40,7 @@ def _he_init(m: nn.Module) -> None:
 @dataclass
 class Cet2Config(ModelConfig):
     code_dim: int = CODE_DIM   # 32 as in the paper [P] (the authors' code defaults to 64 [C])
-    skip_neutral_target: bool = True  # encode_target: no G(x, 0) pass when the photo is flagged neutral [D]
+    skip_neutral_target: bool = True  # the target engine encodes a photo flagged neutral as it is, no G(x, 0) [D]
     # weight init: "pytorch" = PyTorch's defaults, as the 2CET-GAN code [C]; "he" = StarGAN v2's he_init
     # (kaiming normal, fan_in, relu gain; zero biases) on every conv / linear of G, E and D
     init: str = "pytorch"
@@ -87,21 +88,6 @@ class Cet2(ReenactModel):
         return torch.zeros(n, self.code_dim, dtype=like.dtype, device=like.device)
 
     # -- runtime ----------------------------------------------------------------------------
-    def encode_target(self, target: TargetInput) -> TargetCache:
-        """``h`` of the neutralised target; photos flagged neutral skip the G(x, 0) pass [D] when
-        ``skip_neutral_target`` is set (the ``cet2_target`` engine always neutralises)."""
-        crop = target.crop
-        neutral = target.neutral.reshape(-1).bool().to(crop.device)
-        if self.cfg.skip_neutral_target and bool(neutral.all()):
-            return {"h": self.G.encode(crop)}
-        h = Cet2TargetEncoder(self.G, neutralise=True)(crop)
-        if self.cfg.skip_neutral_target and bool(neutral.any()):
-            h = torch.where(neutral[:, None, None, None], self.G.encode(crop), h)
-        return {"h": h}
-
-    def drive(self, cache: TargetCache, cond: dict[str, torch.Tensor]) -> torch.Tensor:
-        return Cet2Decode(self.G)(cache["h"], cond["code"])
-
     def neutral_condition(self, cache: TargetCache, target: TargetInput) -> dict[str, torch.Tensor]:
         """Code 0: the neutralised target."""
         return {"code": self.zero_code(cache["h"].shape[0], cache["h"])}
@@ -114,8 +100,11 @@ class Cet2(ReenactModel):
         c = self.G.h_channels
         h = TensorSpec("h", (1, c, RES // 8, RES // 8), source="cache")
         return [
-            EngineSpec("cet2_target", "target", lambda: Cet2TargetEncoder(self.G, neutralise=True).eval(),
-                       (TensorSpec("img", (1, 3, RES, RES), source="cache"),), (h,)),
+            EngineSpec("cet2_target", "target",
+                       lambda: Cet2TargetEncoder(self.G, neutralise=True,
+                                                 skip_neutral=self.cfg.skip_neutral_target).eval(),
+                       (TensorSpec("img", (1, 3, RES, RES), source="target"),
+                        TensorSpec("neutral", (1, 1), source="target")), (h,)),
             EngineSpec("cet2_encode", "driver", lambda: Cet2Encode(self.E).eval(),
                        (TensorSpec("drv_gray", (1, 1, RES, RES), source="driver"),),
                        (TensorSpec("code_raw", (1, self.code_dim)),)),

@@ -127,12 +127,6 @@ class ExprGAN(ReenactModel):
         return torch.where(label > 0, own, calm).clamp(0, 1)
 
     # -- runtime ----------------------------------------------------------------------------
-    def encode_target(self, target: TargetInput) -> TargetCache:
-        return {"z_id": self.gen.enc(target.crop)}
-
-    def drive(self, cache: TargetCache, cond: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.gen.dec(cache["z_id"], cond["code"])
-
     def neutral_condition(self, cache: TargetCache, target: TargetInput) -> dict[str, torch.Tensor]:
         n = cache["z_id"].shape[0]
         label = torch.zeros(n, dtype=torch.long)

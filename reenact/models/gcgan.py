@@ -40,13 +40,6 @@ class GCGAN(ReenactModel):
         self.gen = GCGANGenerator(cfg.width)
         self.disc = GCGANDiscriminator(cfg.width)
 
-    def encode_target(self, target: TargetInput) -> TargetCache:
-        z_id, e1, e2, e3 = self.gen.g_enc(target.crop)
-        return {"z_id": z_id, "e1": e1, "e2": e2, "e3": e3}
-
-    def drive(self, cache: TargetCache, cond: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.gen.g_dec(cache["z_id"], self.gen.l_enc(cond["lmk"]), cache["e1"], cache["e2"], cache["e3"])
-
     def neutral_condition(self, cache: TargetCache, target: TargetInput) -> dict[str, torch.Tensor]:
         return {"lmk": lmk_to_vector(target.lmk68, self.res)}
 

@@ -65,13 +65,6 @@ class LmkLabel(ReenactModel):
         self.d_geo = LmkLabelDGeo(cfg.width, N_LMK)
 
     # -- runtime ----------------------------------------------------------------------------
-    def encode_target(self, target: TargetInput) -> TargetCache:
-        fp0, gsrc = LmkLabelTargetEncoder(self.gen)(target.crop, target.lmk68)
-        return {"fp0": fp0, "gsrc": gsrc}
-
-    def drive(self, cache: TargetCache, cond: dict[str, torch.Tensor]) -> torch.Tensor:
-        return LmkLabelDrive(self.gen)(cache["fp0"], cache["gsrc"], cond["lmk_tgt"], cond["label"])
-
     def label_vector(self, label: torch.Tensor) -> torch.Tensor:
         return label_planes_vector(label, self.cfg.n_classes)
 

@@ -20,12 +20,6 @@ class Warp(ReenactModel):
     generator_names = ()
     Signal = DriverSignal
 
-    def encode_target(self, target: TargetInput) -> TargetCache:
-        return {}
-
-    def drive(self, cache: TargetCache, cond: dict) -> None:
-        raise NotImplementedError("the warp model has no generator: the runtime warps the photo itself")
-
     def neutral_condition(self, cache: TargetCache, target: TargetInput) -> dict:
         return {}
 

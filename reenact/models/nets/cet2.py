@@ -256,21 +256,28 @@ class Cet2Discriminator(nn.Module):
 class Cet2TargetEncoder(nn.Module):
     """Per-target cache: crop -> h = G.encode(clamp(G(crop, 0))).
 
-    crop: 1x3x128x128 in [-1,1] -> h: 1xCx16x16 (C = 512 at width 1).
+    crop: Bx3x128x128 in [-1,1] -> h: BxCx16x16 (C = 512 at width 1).
     ``neutralise=False`` skips the G(x, 0) pass (target already neutral) and
-    returns G.encode(crop). Shares parameters with ``G``.
+    returns G.encode(crop). With ``skip_neutral``, a second input ``neutral`` (Bx1, 1 = the
+    photo looks neutral) picks G.encode(crop) for neutral photos and the neutralised encoding
+    for the others (both are computed: it runs once per target). Shares parameters with ``G``.
     """
 
-    def __init__(self, G: Cet2Generator, neutralise: bool = True):
+    def __init__(self, G: Cet2Generator, neutralise: bool = True, skip_neutral: bool = False):
         super().__init__()
         self.G = G
         self.neutralise = neutralise
+        self.skip_neutral = skip_neutral
 
-    def forward(self, crop: torch.Tensor) -> torch.Tensor:
-        if self.neutralise:
-            zero = torch.zeros(crop.shape[0], self.G.code_dim, dtype=crop.dtype, device=crop.device)
-            crop = self.G(crop, zero).clamp(-1.0, 1.0)
-        return self.G.encode(crop)
+    def forward(self, crop: torch.Tensor, neutral: torch.Tensor | None = None) -> torch.Tensor:
+        if not self.neutralise:
+            return self.G.encode(crop)
+        zero = torch.zeros(crop.shape[0], self.G.code_dim, dtype=crop.dtype, device=crop.device)
+        h = self.G.encode(self.G(crop, zero).clamp(-1.0, 1.0))
+        if self.skip_neutral and neutral is not None:
+            w = (neutral.reshape(-1, 1, 1, 1) > 0.5).to(h.dtype)
+            h = w * self.G.encode(crop) + (1.0 - w) * h
+        return h
 
 
 class Cet2Encode(nn.Module):

@@ -5,17 +5,21 @@ control flow, no scatter, no loops over landmarks.
 """
 from __future__ import annotations
 
-from typing import Iterable
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from ...geometry.heatmaps import gaussian_heatmaps_torch
 
 __all__ = [
     "ch", "act", "conv", "tconv", "conv_block", "tconv_block", "fc_block", "LayerNorm2d", "Up2",
     "GaussianHeatmap", "render_heatmaps", "planes", "init_normal_", "count_params", "count_flops",
+    "Counts", "count", "BYTES_PER",
 ]
 
 
@@ -158,16 +162,108 @@ def count_params(module: nn.Module | Iterable[nn.Module], trainable_only: bool =
     return sum(seen.values())
 
 
-_FLOP_OPS = ("mm", "addmm", "bmm", "baddbmm", "convolution", "_convolution", "conv2d", "conv_transpose2d")
+aten = torch.ops.aten
+BYTES_PER = {"fp32": 4, "fp16": 2}
+
+
+@dataclass
+class Counts:
+    """Work and traffic of one forward pass (element counts; bytes depend on the precision)."""
+
+    flops: int = 0                 # 2 x MACs of conv / linear / matmul layers
+    layers: int = 0                # how many such layers ran
+    layer_weight_elems: int = 0    # sum over those layers of their weight (and bias) elements
+    layer_act_elems: int = 0       # sum over those layers of their input + output activation elements
+    param_elems: int = 0           # every parameter and buffer of the module, once
+    io_elems: int = 0              # the forward's inputs and outputs
+
+    def bytes(self, precision: str = "fp32") -> int:
+        """Per-layer traffic: weights + input/output activations of each counted layer."""
+        return BYTES_PER[precision] * (self.layer_weight_elems + self.layer_act_elems)
+
+    def bytes_strict(self, precision: str = "fp32") -> int:
+        """Every weight once plus the forward's inputs and outputs."""
+        return BYTES_PER[precision] * (self.param_elems + self.io_elems)
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(**{k: v + getattr(other, k) for k, v in asdict(self).items()})
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["gflops"] = self.flops / 1e9
+        for p in BYTES_PER:
+            d[f"mbytes_{p}"] = self.bytes(p) / 1e6
+            d[f"mbytes_strict_{p}"] = self.bytes_strict(p) / 1e6
+        return d
+
+
+def _numel(x: Any) -> int:
+    return x.numel() if isinstance(x, torch.Tensor) else 0
+
+
+def _mm_macs(a: torch.Tensor, b: torch.Tensor) -> int:
+    return math.prod(a.shape) * b.shape[-1]  # [.., n, k] @ [.., k, m] -> n * k * m (times batch)
+
+
+class _CountMode(TorchDispatchMode):
+    """Counts FLOPs and traffic of the matrix-rate layers as the aten ops go by."""
+
+    def __init__(self, weights: set[int]):
+        super().__init__()
+        self.weights = weights
+        self.c = Counts()
+
+    def _is_weight(self, t: Any) -> bool:
+        if not isinstance(t, torch.Tensor):
+            return False
+        base = t._base if t._base is not None else t  # e.g. ``weight.t()`` inside ``linear``
+        return id(t) in self.weights or id(base) in self.weights
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        packet = func.overloadpacket
+        macs = None
+        if packet in (aten.convolution, aten._convolution):
+            x, w, transposed = args[0], args[1], bool(args[6])
+            # plain: every output element sums Cin/groups x kernel products (w: [Cout, Cin/g, *k]);
+            # transposed: every input element scatters into Cout/groups x kernel outputs (w: [Cin, Cout/g, *k])
+            macs = (x.numel() if transposed else out.numel()) * math.prod(w.shape[1:])
+            tensors = [x, w, args[2]]
+        elif packet in (aten.mm, aten.bmm):
+            macs = _mm_macs(args[0], args[1])
+            tensors = [args[0], args[1]]
+        elif packet in (aten.addmm, aten.baddbmm):
+            macs = _mm_macs(args[1], args[2])
+            tensors = [args[0], args[1], args[2]]
+        if macs is not None:
+            c = self.c
+            c.flops += 2 * macs
+            c.layers += 1
+            for t in tensors:
+                if self._is_weight(t):
+                    c.layer_weight_elems += _numel(t)
+                else:
+                    c.layer_act_elems += _numel(t)
+            c.layer_act_elems += _numel(out)
+        return out
+
+
+def count(module: nn.Module, inputs: Sequence[torch.Tensor]) -> Counts:
+    """FLOPs and traffic of ``module(*inputs)`` (works on ``meta`` modules and tensors)."""
+    tensors = {id(t): t for t in list(module.parameters()) + list(module.buffers())}
+    mode = _CountMode(set(tensors))
+    with torch.no_grad(), mode:
+        out = module(*inputs)
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    c = mode.c
+    c.param_elems = sum(t.numel() for t in tensors.values())
+    c.io_elems = sum(_numel(x) for x in inputs) + sum(_numel(o) for o in outs)
+    return c
 
 
 def count_flops(module: nn.Module, *inputs: torch.Tensor) -> int:
     """FLOPs = 2 x multiply-accumulates of conv / linear layers (MODELS.md 0.1) for one forward.
     Norms, activations, resampling and biases are not counted. Works with ``meta`` tensors,
     so full-size models can be counted without allocating them."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with torch.no_grad(), FlopCounterMode(display=False) as fc:
-        module(*inputs)
-    counts = fc.get_flop_counts().get("Global", {})
-    return int(sum(v for op, v in counts.items() if str(op).split(".")[1] in _FLOP_OPS))
+    return count(module, inputs).flops
