@@ -6,7 +6,7 @@ control flow, no scatter, no loops over landmarks.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Sequence
 
 import torch
