@@ -91,6 +91,8 @@ class OneEuroParams:
 # Presets, MODELS.md 0.5 [D] (all guesses; tune per the rule given there).
 LANDMARKS = OneEuroParams(1.0, 1.0, 1.0)     # landmarks in IOD units
 EYELIDS = OneEuroParams(4.0, 1.0, 1.0)       # eyelid landmarks, eyeBlink*, AU45
+MESH = OneEuroParams(2.0, 1.0, 1.0)          # mesh motion in IOD units: MediaPipe's VIDEO mode already smooths
+                                             # landmarks, so half as steady as LANDMARKS (less lag, same calm)
 POSE = OneEuroParams(0.5, 0.05, 1.0)         # head turn in degrees (beta per degree/s): steady at rest
 BLENDSHAPES = OneEuroParams(1.5, 0.5, 1.0)   # blendshapes / AUs in [0, 1]
 CODE_C = OneEuroParams(1.0, 2.0, 1.0)        # 2CET-GAN code, [-0.5, 0.5]

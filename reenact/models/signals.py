@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from ..errors import ReenactError
-from ..filters import BLENDSHAPES, CODE_C, EYELIDS, LANDMARKS, POSE, LabelHysteresis, OneEuroParams
+from ..filters import BLENDSHAPES, CODE_C, EYELIDS, MESH, POSE, LabelHysteresis, OneEuroParams
 from ..geometry import Aligner, LandmarkRetargeter, action_units, apply_affine, calibrate_driver, expression_scores, to_ibug68
 from ..geometry.expressions import AU25_FULL_GAP, AU25_INDEX, AU_NAMES, LABEL_THRESHOLD, _AU_W, lip_gap_ratio
 from ..geometry.retarget import EYE_CONTOURS, IRISES
@@ -127,7 +127,7 @@ class DriverSignal:
         """One Euro parameters per signal key."""
         fast = np.zeros((478, 1), bool)
         fast[FAST_POINTS] = True
-        return {"motion": scaled(OneEuroParams.where(fast, EYELIDS, LANDMARKS), strength),
+        return {"motion": scaled(OneEuroParams.where(fast, EYELIDS, MESH), strength),
                 "pose": scaled(POSE, strength), **self._filter_spec(strength)}
 
     def mesh(self, sig: Signal) -> np.ndarray:
