@@ -19,7 +19,7 @@ from typing import ClassVar
 import torch
 
 from .errors import ReenactError
-from .models.base import EngineSpec, ReenactModel, TargetCache, TargetInput
+from .models.base import Condition, EngineSpec, ReenactModel, TargetCache, TargetInput
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class Backend(ABC):
         for spec in self.specs.values():
             if spec.kind == "target":
                 cache.update(self.run(spec.name, self._feed(spec, feeds)))
-        return cache
+        return self.model.make_state(cache)
 
     def driver(self, feeds: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Run the driver engines (e.g. 2CET-GAN's encoder) on the driver's inputs."""
@@ -65,7 +65,7 @@ class Backend(ABC):
                 out.update(self.run(spec.name, self._feed(spec, feeds)))
         return out
 
-    def drive(self, cache: TargetCache, cond: dict[str, torch.Tensor]) -> torch.Tensor:
+    def drive(self, cache: TargetCache, cond: Condition) -> torch.Tensor:
         """One frame: ``[1,3,R,R]`` in [-1,1]."""
         for spec in self.specs.values():
             if spec.kind == "drive":

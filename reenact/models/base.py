@@ -3,7 +3,7 @@
 A ``ReenactModel`` owns every network of one method (generator side and discriminators) and
 splits inference the same way for all five:
 
-* ``encode_target(target) -> TargetCache``: once per target photo (fixed-shape tensors);
+* ``encode_target(target) -> State``: once per target photo (a frozen dataclass of tensors);
 * ``drive(cache, condition) -> image``: per frame, ``[B,3,R,R]`` in [-1, 1] (the PyTorch path);
 * ``engines()``: the export contract: which modules become ONNX/TensorRT engines, with input
   and output names, shapes and where each input comes from (the target cache, the condition,
@@ -23,8 +23,51 @@ from torch import nn
 from ..utils import dataclass_from_dict
 from .signals import DriverSignal
 
-TargetCache = dict[str, torch.Tensor]
-Condition = dict[str, torch.Tensor]
+class TensorFields:
+    """Base of the models' frozen state and condition dataclasses: named tensors, readable by
+    name (``x["z_id"]``, ``"z_id" in x``, ``x.items()``) as the engines' inputs are named."""
+
+    def as_dict(self) -> dict[str, torch.Tensor]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def keys(self):
+        return [f.name for f in dataclasses.fields(self)]
+
+    def items(self):
+        return self.as_dict().items()
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        if name not in self.keys():
+            raise KeyError(name)
+        return getattr(self, name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.keys()
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(dataclasses.fields(self))
+
+    def to(self, device: torch.device | str) -> TensorFields:
+        return dataclasses.replace(self, **{k: v.to(device) for k, v in self.as_dict().items()})
+
+
+@dataclass(frozen=True)
+class NoState(TensorFields):
+    """A model that keeps nothing per target (the warp model)."""
+
+
+@dataclass(frozen=True)
+class NoCondition(TensorFields):
+    """A model without a per-frame condition (the warp model)."""
+
+
+TargetCache = TensorFields
+"""A model's per-target state: its ``State`` dataclass (what the per-frame engine reads of the target)."""
+Condition = TensorFields
+"""A model's per-frame condition: its ``Condition`` dataclass (the per-frame engine's condition inputs)."""
 Source = Literal["target", "cache", "condition", "driver", "warp"]
 EngineKind = Literal["target", "driver", "drive"]
 
@@ -116,6 +159,8 @@ class ReenactModel(nn.Module):
     Config: ClassVar[type[ModelConfig]] = ModelConfig
     generator_names: ClassVar[tuple[str, ...]]  # attributes holding generator-side nets (EMA'd, exported)
     Signal: ClassVar[type[DriverSignal]] = DriverSignal  # driver tracking -> warp motion + this model's condition
+    State: ClassVar[type[TensorFields]] = NoState  # frozen: what the per-frame engine reads of the target
+    Condition: ClassVar[type[TensorFields]] = NoCondition  # frozen: the per-frame engine's condition inputs
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -131,7 +176,11 @@ class ReenactModel(nn.Module):
         for spec in self.engines():
             if spec.kind == "target":
                 cache.update(self._run_engine(spec, feeds))
-        return cache
+        return self.make_state(cache)
+
+    def make_state(self, tensors: dict[str, torch.Tensor]) -> TensorFields:
+        """The model's frozen ``State`` from named tensors (the target feeds and target-engine outputs)."""
+        return self.State(**{f.name: tensors[f.name] for f in dataclasses.fields(self.State)})
 
     def drive(self, cache: TargetCache, cond: Condition) -> torch.Tensor:
         """One frame ``[B,3,R,R]`` in [-1,1]: the drive engine, run in PyTorch (see ``encode_target``)."""
@@ -169,7 +218,7 @@ class ReenactModel(nn.Module):
     def engines(self) -> list[EngineSpec]:
         raise NotImplementedError
 
-    def target_feeds(self, target: TargetInput) -> TargetCache:
+    def target_feeds(self, target: TargetInput) -> dict[str, torch.Tensor]:
         """Inputs of the target engines, by name; they also join the cache (e.g. the crop itself)."""
         return {"crop": target.crop, "img": target.crop, "img_src": target.crop, "lmk_src": target.lmk68,
                 "au_src": target.aus, "neutral": target.neutral.reshape(-1, 1).to(target.crop.dtype)}

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import torch
 
 from ..geometry.align import DEFAULT_TEMPLATE
-from .base import EngineSpec, ModelConfig, ReenactModel, TargetCache, TargetInput, TensorSpec, register_model
+from .base import (EngineSpec, ModelConfig, ReenactModel, TargetCache, TargetInput, TensorFields, TensorSpec,
+                   register_model)
 from .signals import AUSignal
 from .nets.cefgan import N_AUS, RES, AUCritic, CascadeEFGAN, CEFDiscriminator, CEFGANDrive, default_boxes
 
@@ -54,6 +55,21 @@ class CEFGANConfig(ModelConfig):
         default_boxes(self.eyes_center, self.nose_center, self.mouth_center)  # raises if a box leaves the crop
 
 
+@dataclass(frozen=True)
+class CEFGANState(TensorFields):
+    """Per target: img_src ``[B,3,128,128]`` the target crop in [-1,1]; au_src ``[B,17]`` its own AUs."""
+
+    img_src: torch.Tensor
+    au_src: torch.Tensor
+
+
+@dataclass(frozen=True)
+class CEFGANCondition(TensorFields):
+    """Per frame: au_tgt ``[B,17]`` the commanded AUs in [0,1]."""
+
+    au_tgt: torch.Tensor
+
+
 @register_model
 class CEFGAN(ReenactModel):
     """Generator side: the cascade with its shared AU interpolator (``cascade``); critics: the image
@@ -64,6 +80,8 @@ class CEFGAN(ReenactModel):
     Config = CEFGANConfig
     generator_names = ("cascade",)
     Signal = AUSignal
+    State = CEFGANState
+    Condition = CEFGANCondition
 
     def __init__(self, cfg: CEFGANConfig):
         super().__init__(cfg)
@@ -74,11 +92,11 @@ class CEFGAN(ReenactModel):
         self.au_critic = AUCritic(cfg.n_aus, w)
 
     # -- runtime ----------------------------------------------------------------------------
-    def neutral_condition(self, cache: TargetCache, target: TargetInput) -> dict[str, torch.Tensor]:
-        return {"au_tgt": cache["au_src"]}
+    def neutral_condition(self, cache: TargetCache, target: TargetInput) -> CEFGANCondition:
+        return CEFGANCondition(cache["au_src"])
 
-    def condition_from_frame(self, frame: TargetInput) -> dict[str, torch.Tensor]:
-        return {"au_tgt": frame.aus}
+    def condition_from_frame(self, frame: TargetInput) -> CEFGANCondition:
+        return CEFGANCondition(frame.aus)
 
     def engines(self) -> list[EngineSpec]:
         n = self.cfg.n_aus

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .base import EngineSpec, ModelConfig, ReenactModel, TargetCache, TargetInput, TensorSpec, register_model
+from .base import (EngineSpec, ModelConfig, ReenactModel, TargetCache, TargetInput, TensorFields, TensorSpec,
+                   register_model)
 from .signals import Cet2CodeSignal
 from .nets.cet2 import (CODE_DIM, RES, Cet2Decode, Cet2Discriminator, Cet2Encode, Cet2Encoder, Cet2Generator,
                         Cet2TargetEncoder, to_gray)
@@ -53,6 +54,20 @@ class Cet2Config(ModelConfig):
             raise ValueError(f"code_dim must be >= 1, got {self.code_dim}")
 
 
+@dataclass(frozen=True)
+class Cet2State(TensorFields):
+    """Per target: h ``[B,C,16,16]``, G's encoding of the (neutralised) target crop (C = 512 x width)."""
+
+    h: torch.Tensor
+
+
+@dataclass(frozen=True)
+class Cet2Condition(TensorFields):
+    """Per frame: code ``[B,code_dim]``, the expression code (0 = neutral; the runtime's is in [-0.5, 0.5])."""
+
+    code: torch.Tensor
+
+
 @register_model
 class Cet2(ReenactModel):
     """Generator ``G`` (split at ``h``), expression encoder ``E`` (grey input); discriminator ``D``
@@ -63,6 +78,8 @@ class Cet2(ReenactModel):
     Config = Cet2Config
     generator_names = ("G", "E")
     Signal = Cet2CodeSignal
+    State = Cet2State
+    Condition = Cet2Condition
 
     def __init__(self, cfg: Cet2Config):
         super().__init__(cfg)
@@ -88,13 +105,13 @@ class Cet2(ReenactModel):
         return torch.zeros(n, self.code_dim, dtype=like.dtype, device=like.device)
 
     # -- runtime ----------------------------------------------------------------------------
-    def neutral_condition(self, cache: TargetCache, target: TargetInput) -> dict[str, torch.Tensor]:
+    def neutral_condition(self, cache: TargetCache, target: TargetInput) -> Cet2Condition:
         """Code 0: the neutralised target."""
-        return {"code": self.zero_code(cache["h"].shape[0], cache["h"])}
+        return Cet2Condition(self.zero_code(cache["h"].shape[0], cache["h"]))
 
-    def condition_from_frame(self, frame: TargetInput) -> dict[str, torch.Tensor]:
+    def condition_from_frame(self, frame: TargetInput) -> Cet2Condition:
         """The frame's raw code E(grey(crop)); retargeting against a calibration reference is the runtime's."""
-        return {"code": self.encode_code(frame.crop)}
+        return Cet2Condition(self.encode_code(frame.crop))
 
     def engines(self) -> list[EngineSpec]:
         c = self.G.h_channels

@@ -37,7 +37,8 @@ import torch
 from torch import nn
 
 from ..geometry.expressions import EXPRESSION_CLASSES, expression_scores
-from .base import EngineSpec, ModelConfig, ReenactModel, TargetCache, TargetInput, TensorSpec, register_model
+from .base import (EngineSpec, ModelConfig, ReenactModel, TargetCache, TargetInput, TensorFields, TensorSpec,
+                   register_model)
 from .signals import ExprCodeSignal
 from .nets.exprgan import (RES, Z_DIM, ExprGANDecode, ExprGANDiscriminator, ExprGANDz, ExprGANGenerator,
                            ExprGANTargetEncoder, f_ctrl)
@@ -75,6 +76,20 @@ class ExprGANConfig(ModelConfig):
             raise ValueError(f"q_shared must be >= 0, got {self.q_shared}")
 
 
+@dataclass(frozen=True)
+class ExprGANState(TensorFields):
+    """Per target: z_id ``[B,50]``, the identity code of the target crop."""
+
+    z_id: torch.Tensor
+
+
+@dataclass(frozen=True)
+class ExprGANCondition(TensorFields):
+    """Per frame: code ``[B,K*d]``, the class x intensity code (``ExprGAN.code``)."""
+
+    code: torch.Tensor
+
+
 @register_model
 class ExprGAN(ReenactModel):
     """Generator side: G_enc + G_dec (``gen``); D_img/Q on one trunk (``disc``); latent critic ``dz``."""
@@ -84,6 +99,8 @@ class ExprGAN(ReenactModel):
     Config = ExprGANConfig
     generator_names = ("gen",)
     Signal = ExprCodeSignal
+    State = ExprGANState
+    Condition = ExprGANCondition
 
     def __init__(self, cfg: ExprGANConfig):
         super().__init__(cfg)
@@ -127,13 +144,13 @@ class ExprGAN(ReenactModel):
         return torch.where(label > 0, own, calm).clamp(0, 1)
 
     # -- runtime ----------------------------------------------------------------------------
-    def neutral_condition(self, cache: TargetCache, target: TargetInput) -> dict[str, torch.Tensor]:
+    def neutral_condition(self, cache: TargetCache, target: TargetInput) -> ExprGANCondition:
         n = cache["z_id"].shape[0]
         label = torch.zeros(n, dtype=torch.long)
-        return {"code": self.code(label, torch.full((n,), NEUTRAL_FULL)).to(cache["z_id"])}
+        return ExprGANCondition(self.code(label, torch.full((n,), NEUTRAL_FULL)).to(cache["z_id"]))
 
-    def condition_from_frame(self, frame: TargetInput) -> dict[str, torch.Tensor]:
-        return {"code": self.code(frame.label, self.intensity(frame.blendshapes, frame.label)).to(frame.crop)}
+    def condition_from_frame(self, frame: TargetInput) -> ExprGANCondition:
+        return ExprGANCondition(self.code(frame.label, self.intensity(frame.blendshapes, frame.label)).to(frame.crop))
 
     def engines(self) -> list[EngineSpec]:
         z = TensorSpec("z_id", (1, Z_DIM), source="cache")

@@ -5,7 +5,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .base import EngineSpec, ModelConfig, ReenactModel, TargetCache, TargetInput, TensorSpec, register_model
+from .base import (EngineSpec, ModelConfig, ReenactModel, TargetCache, TargetInput, TensorFields, TensorSpec,
+                   register_model)
 from .signals import LandmarkSignal
 from .nets.gcgan import N_LMK, RES, Z_I, GCGANDiscriminator, GCGANDrive, GCGANGenerator, GCGANTargetEncoder
 from .nets.common import ch
@@ -25,6 +26,24 @@ class GCGANConfig(ModelConfig):
     pass
 
 
+@dataclass(frozen=True)
+class GCGANState(TensorFields):
+    """Per target: the identity code and the encoder's skip features of the target crop.
+    z_id ``[B,128]``; e1 ``[B,C1,32,32]``, e2 ``[B,C2,16,16]``, e3 ``[B,C3,8,8]`` (C = 64/128/256 x width)."""
+
+    z_id: torch.Tensor
+    e1: torch.Tensor
+    e2: torch.Tensor
+    e3: torch.Tensor
+
+
+@dataclass(frozen=True)
+class GCGANCondition(TensorFields):
+    """Per frame: lmk ``[B,136]``, the 68 commanded points in [-1,1] crop coordinates, x0,y0,x1,..."""
+
+    lmk: torch.Tensor
+
+
 @register_model
 class GCGAN(ReenactModel):
     """Generator side: G_enc, G_dec, L_enc, L_dec (``gen``); critic ``disc``."""
@@ -34,17 +53,19 @@ class GCGAN(ReenactModel):
     Config = GCGANConfig
     generator_names = ("gen",)
     Signal = LandmarkSignal
+    State = GCGANState
+    Condition = GCGANCondition
 
     def __init__(self, cfg: GCGANConfig):
         super().__init__(cfg)
         self.gen = GCGANGenerator(cfg.width)
         self.disc = GCGANDiscriminator(cfg.width)
 
-    def neutral_condition(self, cache: TargetCache, target: TargetInput) -> dict[str, torch.Tensor]:
-        return {"lmk": lmk_to_vector(target.lmk68, self.res)}
+    def neutral_condition(self, cache: TargetCache, target: TargetInput) -> GCGANCondition:
+        return GCGANCondition(lmk_to_vector(target.lmk68, self.res))
 
-    def condition_from_frame(self, frame: TargetInput) -> dict[str, torch.Tensor]:
-        return {"lmk": lmk_to_vector(frame.lmk68, self.res)}
+    def condition_from_frame(self, frame: TargetInput) -> GCGANCondition:
+        return GCGANCondition(lmk_to_vector(frame.lmk68, self.res))
 
     def engines(self) -> list[EngineSpec]:
         w = self.cfg.width

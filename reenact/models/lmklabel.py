@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import torch
 
 from ..geometry.expressions import EXPRESSION_CLASSES
-from .base import EngineSpec, ModelConfig, ReenactModel, TargetCache, TargetInput, TensorSpec, register_model
+from .base import (EngineSpec, ModelConfig, ReenactModel, TargetCache, TargetInput, TensorFields, TensorSpec,
+                   register_model)
 from .signals import LmkLabelSignal
 from .nets.lmklabel import (N_CLASSES, N_LMK, RES, SIGMA, LmkLabelDGeo, LmkLabelDImg, LmkLabelDrive,
                             LmkLabelGenerator, LmkLabelTargetEncoder)
@@ -46,6 +47,23 @@ class LmkLabelConfig(ModelConfig):
             raise ValueError(f"sigma must be > 0, got {self.sigma}")
 
 
+@dataclass(frozen=True)
+class LmkLabelState(TensorFields):
+    """Per target: fp0, the image stem's features of the target crop, and gsrc, the source-landmark
+    features the blocks read (shapes: ``LmkLabelDrive.input_shapes``)."""
+
+    fp0: torch.Tensor
+    gsrc: torch.Tensor
+
+
+@dataclass(frozen=True)
+class LmkLabelCondition(TensorFields):
+    """Per frame: lmk_tgt ``[B,68,2]`` commanded points in crop pixels; label ``[B,K]`` +-1 one-hot."""
+
+    lmk_tgt: torch.Tensor
+    label: torch.Tensor
+
+
 @register_model
 class LmkLabel(ReenactModel):
     """Generator ``gen`` (both stems, migration blocks, decoder); discriminators ``d_img`` on
@@ -56,6 +74,8 @@ class LmkLabel(ReenactModel):
     Config = LmkLabelConfig
     generator_names = ("gen",)
     Signal = LmkLabelSignal
+    State = LmkLabelState
+    Condition = LmkLabelCondition
 
     def __init__(self, cfg: LmkLabelConfig):
         super().__init__(cfg)
@@ -68,15 +88,15 @@ class LmkLabel(ReenactModel):
     def label_vector(self, label: torch.Tensor) -> torch.Tensor:
         return label_planes_vector(label, self.cfg.n_classes)
 
-    def neutral_condition(self, cache: TargetCache, target: TargetInput) -> dict[str, torch.Tensor]:
+    def neutral_condition(self, cache: TargetCache, target: TargetInput) -> LmkLabelCondition:
         """The target's own landmarks and the neutral label."""
         lmk = target.lmk68.float()
-        return {"lmk_tgt": lmk, "label": self.label_vector(torch.full((lmk.shape[0],), NEUTRAL, dtype=torch.long,
-                                                                      device=lmk.device))}
+        return LmkLabelCondition(lmk, self.label_vector(torch.full((lmk.shape[0],), NEUTRAL, dtype=torch.long,
+                                                                   device=lmk.device)))
 
-    def condition_from_frame(self, frame: TargetInput) -> dict[str, torch.Tensor]:
+    def condition_from_frame(self, frame: TargetInput) -> LmkLabelCondition:
         """The frame's own 68 points and its pseudo-label as a +-1 one-hot."""
-        return {"lmk_tgt": frame.lmk68.float(), "label": self.label_vector(frame.label)}
+        return LmkLabelCondition(frame.lmk68.float(), self.label_vector(frame.label))
 
     def engines(self) -> list[EngineSpec]:
         shapes = LmkLabelDrive.input_shapes(self.cfg.width, self.cfg.n_classes, N_LMK, RES)

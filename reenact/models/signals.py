@@ -138,9 +138,9 @@ class DriverSignal:
         """The commanded 68 points ``[68,2]`` in the target crop's pixels."""
         return apply_affine(self.target.M, to_ibug68(self.mesh(sig))[:, :2]).astype(np.float32)
 
-    def condition(self, sig: Signal, t: float) -> dict[str, torch.Tensor]:
-        """A filtered signal -> the drive engine's condition inputs (batch 1, float32, CPU)."""
-        return {}
+    def condition(self, sig: Signal, t: float):
+        """A filtered signal -> the model's frozen ``Condition`` (batch 1, float32, CPU)."""
+        return self.model.Condition()
 
     def reset(self) -> None:
         """Forget per-stream state (label hysteresis and the like)."""
@@ -169,7 +169,7 @@ class LandmarkSignal(DriverSignal):
     def condition(self, sig, t):
         from .gcgan import lmk_to_vector
 
-        return {"lmk": lmk_to_vector(torch.from_numpy(self.crop_landmarks(sig))[None], self.model.res)}
+        return self.model.Condition(lmk_to_vector(torch.from_numpy(self.crop_landmarks(sig))[None], self.model.res))
 
 
 class LmkLabelSignal(DriverSignal):
@@ -196,7 +196,7 @@ class LmkLabelSignal(DriverSignal):
         scores = np.asarray(sig["scores"], np.float64) * self.intensity
         probs = np.concatenate([[LABEL_THRESHOLD], scores])  # neutral wins below the rule threshold
         label = self._hyst.update(probs, t)
-        return {"lmk_tgt": lmk, "label": self.model.label_vector(torch.tensor([label]))}
+        return self.model.Condition(lmk, self.model.label_vector(torch.tensor([label])))
 
     def reset(self):
         self._hyst.reset()
@@ -229,7 +229,7 @@ class AUSignal(DriverSignal):
 
     def condition(self, sig, t):
         au = np.clip(self.target.aus + self.intensity * np.asarray(sig["au"]), 0.0, 1.0).astype(np.float32)
-        return {"au_tgt": torch.from_numpy(au)[None]}
+        return self.model.Condition(torch.from_numpy(au)[None])
 
 
 class ExprCodeSignal(DriverSignal):
@@ -286,8 +286,8 @@ class ExprCodeSignal(DriverSignal):
             else:
                 self._shown, self._switch = b, None
                 code = self._code(b, scores)
-            return {"code": code}
-        return {"code": self._code(self._shown, scores)}
+            return self.model.Condition(code)
+        return self.model.Condition(self._code(self._shown, scores))
 
 
 class Cet2CodeSignal(DriverSignal):
@@ -334,4 +334,4 @@ class Cet2CodeSignal(DriverSignal):
 
     def condition(self, sig, t):
         code = np.clip(self.intensity * np.asarray(sig["code"]), -self.CLIP, self.CLIP).astype(np.float32)
-        return {"code": torch.from_numpy(code)[None]}
+        return self.model.Condition(torch.from_numpy(code)[None])

@@ -8,7 +8,7 @@ every generator must beat: they paint only what a warp cannot show.
 """
 from __future__ import annotations
 
-from .base import EngineSpec, ModelConfig, ReenactModel, TargetCache, TargetInput, register_model
+from .base import EngineSpec, ModelConfig, NoCondition, ReenactModel, TargetCache, TargetInput, register_model
 from .signals import DriverSignal
 
 
@@ -20,11 +20,11 @@ class Warp(ReenactModel):
     generator_names = ()
     Signal = DriverSignal
 
-    def neutral_condition(self, cache: TargetCache, target: TargetInput) -> dict:
-        return {}
+    def neutral_condition(self, cache: TargetCache, target: TargetInput) -> NoCondition:
+        return NoCondition()
 
-    def condition_from_frame(self, frame: TargetInput) -> dict:
-        return {}
+    def condition_from_frame(self, frame: TargetInput) -> NoCondition:
+        return NoCondition()
 
     def engines(self) -> list[EngineSpec]:
         return []

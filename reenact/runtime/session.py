@@ -26,7 +26,7 @@ from ..filters import ConditionSmoother
 from ..geometry import euler_angles, pose_rotation
 from ..geometry.warp import WarpCompositor, WarpFrame
 from ..models import build_model, list_models
-from ..models.base import ReenactModel
+from ..models.base import Condition, ReenactModel
 from ..models.signals import DriverSignal, Signal
 from ..models.weights import load_model
 from ..tracking import Face, FaceTracker, FrameTracking
@@ -90,7 +90,7 @@ class Analysis:
     face: Face | None
     signal: Signal | None       # raw signal; None while untracked or calibrating
     shown: Signal               # after smoothing and the hold/ease policy
-    cond: dict[str, torch.Tensor]
+    cond: Condition             # the model's frozen Condition dataclass
     calibrating: bool
     times: dict[str, float]
     mesh: np.ndarray            # [478,3] the target's moved mesh, photo pixels
@@ -264,7 +264,7 @@ class Reenactor:
             return self.smoother.update(sig, t)
         return self.smoother.update(self.signal.neutral(), t)  # calibrating: hold the target neutral
 
-    def condition(self, sig: Signal, t: float) -> dict[str, torch.Tensor]:
+    def condition(self, sig: Signal, t: float) -> Condition:
         return self.signal.condition(sig, t)
 
     def warp(self, a: Analysis) -> WarpFrame:
@@ -273,11 +273,11 @@ class Reenactor:
         return self.warper.frame(a.mesh, crop=self.model.has_generator)
 
     @torch.no_grad()
-    def generate(self, cond: dict[str, torch.Tensor], wf: WarpFrame | None = None) -> np.ndarray | None:
+    def generate(self, cond: Condition, wf: WarpFrame | None = None) -> np.ndarray | None:
         """The generator's crop ``[R,R,3]`` uint8 (None for a model without one)."""
         if not self.model.has_generator:
             return None
-        feeds = dict(cond)
+        feeds = cond.as_dict()
         if self._warp_inputs:
             if wf is None or wf.crop is None:
                 raise ReenactError(f"{self.model.model_id} reads the warped crop: pass the frame's warp")

@@ -208,8 +208,9 @@ class ExprGANRecipe(Recipe):
         two next classes (cyclically) at full intensity."""
         m = self.model
         tgt = self.data.target_input(index)
-        z_id = m.encode_target(tgt)["z_id"]
-        rows = [tgt.crop, m.drive({"z_id": z_id}, m.condition_from_frame(tgt))]
+        state = m.encode_target(tgt)
+        z_id = state.z_id
+        rows = [tgt.crop, m.drive(state, m.condition_from_frame(tgt))]
         first = 0 if m.has_neutral else 1  # EXPRESSION_CLASSES index of the first block
         for shift in (1, 2):
             lab = (tgt.label.long() - first + shift) % m.k + first
