@@ -348,9 +348,10 @@ def bench_model(mid: str, s: dict[str, Any], drivers: dict[str, dict[str, Any]],
     rows = []
     from reenact.models import build_model
 
-    backends = s["backends"] if build_model(mid).engines() else ["pytorch"]  # no network: one run, no backend
+    has_engines = bool(build_model(mid).engines())
+    backends = s["backends"] if has_engines else ["pytorch"]  # no network: one run, no backend runs anything
     for b in backends:
-        base = {"model": mid, "backend": b}
+        base = {"model": mid, "backend": b if has_engines else "none"}
         if b not in avail:
             why = ("needs an NVIDIA GPU with CUDA and TensorRT" if b == "tensorrt"
                    else "onnxruntime is not installed" if b == "onnxruntime" else "unavailable")
