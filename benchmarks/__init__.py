@@ -1,1 +1,1 @@
-"""Latency and throughput benchmarks: ``python -m benchmarks.latency`` (results in ``benchmarks/results/``)."""
+"""Latency and throughput benchmarks: ``python -m reenact.benchmarks.latency`` (results in ``benchmarks/results/``)."""

@@ -180,7 +180,7 @@ def environment(argv: Sequence[str] | None = None, threads: int | None = None) -
         gpu = {"name": p.name, "compute_capability": f"{p.major}.{p.minor}", "memory_gb": round(p.total_memory / 2**30, 1),
                "multiprocessors": p.multi_processor_count, "cuda": torch.version.cuda,
                "cudnn": torch.backends.cudnn.version()}
-    from engines import tensorrt as trtx
+    from reenact.engines import tensorrt as trtx
 
     f = trtx.flavour()
     commit = _git("rev-parse", "HEAD")
@@ -206,11 +206,11 @@ def environment(argv: Sequence[str] | None = None, threads: int | None = None) -
 
 
 def command_line(argv: Sequence[str]) -> str:
-    """The command as a user would type it (``python -m benchmarks.latency ...``)."""
+    """The command as a user would type it (``python -m reenact.benchmarks.latency ...``)."""
     argv = list(argv)
     prog = argv[0] if argv else ""
     if prog.endswith(os.path.join("benchmarks", "latency.py")) or prog.endswith("latency.py") or prog == "-m":
-        head = ["python", "-m", "benchmarks.latency"]
+        head = ["python", "-m", "reenact.benchmarks.latency"]
     else:
         head = ["python", prog] if prog else ["python"]
     return shlex.join(head + argv[1:])

@@ -37,7 +37,7 @@ import torch
 from .common import Timer, fmt, markdown_table, plot_bars, plot_cdf, summarize
 from .floor import floor_ms, measure_peak, model_counts
 
-log = logging.getLogger("benchmarks.generator")
+log = logging.getLogger("reenact.benchmarks.generator")
 
 BACKENDS = ("pytorch", "torch.compile", "onnxruntime", "tensorrt-fp32", "tensorrt-fp16")
 BATCH_BACKENDS = ("pytorch", "onnxruntime", "tensorrt-fp16")
@@ -178,7 +178,7 @@ def bench_onnxruntime(case: ModelCase, s: dict[str, Any], timer: Timer, work: Pa
         import onnxruntime as ort
     except ImportError as e:
         raise Skip(f"onnxruntime is not installed ({e})") from None
-    from engines.export import export_onnx
+    from reenact.engines.export import export_onnx
 
     case.model.to("cpu")  # the exporter traces on the CPU (an earlier backend may have moved the weights)
     timer = Timer("cpu")  # InferenceSession.run returns when the outputs are on the host: wall clock is right
@@ -214,7 +214,7 @@ def _ort_session(ort, path: Path, s: dict[str, Any]):
 
 
 def _tensorrt_skip_reason(device: str) -> str | None:
-    from engines import tensorrt as trtx
+    from reenact.engines import tensorrt as trtx
 
     f = trtx.flavour()
     if not device.startswith("cuda") or not torch.cuda.is_available():
@@ -230,8 +230,8 @@ def bench_tensorrt(case: ModelCase, s: dict[str, Any], timer: Timer, precision: 
     reason = _tensorrt_skip_reason(s["device"])
     if reason:
         raise Skip(reason)
-    from engines.build import build_engine
-    from engines.runner import EngineRunner
+    from reenact.engines.build import build_engine
+    from reenact.engines.runner import EngineRunner
 
     case.model.to("cpu")  # build_engine exports and checks parity on the CPU
     runners, built = {}, {}
@@ -257,7 +257,7 @@ def bench_compile(case: ModelCase, s: dict[str, Any], work: Path) -> dict[str, A
         raise Skip("torch.compile on the CPU needs a C/C++ compiler (cc, gcc or clang); none found")
     job = {"model": case.model_id, "width": case.width, **{k: s[k] for k in
            ("device", "threads", "warmup", "iters", "budget_s", "min_iters")}}
-    cmd = [sys.executable, "-m", "benchmarks.generator", "--compile-worker", json.dumps(job)]
+    cmd = [sys.executable, "-m", "reenact.benchmarks.generator", "--compile-worker", json.dumps(job)]
     # empty compiler caches: the compile time is what a first run costs (later runs reuse the cache)
     env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=str(work / "inductor"), TRITON_CACHE_DIR=str(work / "triton"))
     t0 = time.perf_counter()
@@ -343,7 +343,7 @@ def _batched_call(case: ModelCase, backend: str, bsz: int, s: dict[str, Any], wo
             with torch.no_grad():
                 return module(*xs)
         return call
-    from engines.export import export_onnx
+    from reenact.engines.export import export_onnx
 
     case.model.to("cpu")  # the exporter traces on the CPU
     if backend == "onnxruntime":
@@ -355,8 +355,8 @@ def _batched_call(case: ModelCase, backend: str, bsz: int, s: dict[str, Any], wo
         feeds = {k: v.numpy() for k, v in case.feeds(spec, "cpu", bsz).items() if k in wanted}
         return lambda: sess.run(None, feeds)
     if backend == "tensorrt-fp16":
-        from engines import tensorrt as trtx
-        from engines.runner import EngineRunner
+        from reenact.engines import tensorrt as trtx
+        from reenact.engines.runner import EngineRunner
 
         path = export_onnx(spec, work / f"{spec.name}_b{bsz}.fp16.onnx", precision="fp16", batch=bsz)
         runner = EngineRunner(trtx.build_serialized(path), cuda_graph=True)
@@ -658,7 +658,7 @@ def _plot_batch(path: str, models: dict[str, Any], s: dict[str, Any]) -> Path:
 
 def _worker_main(argv: list[str]) -> int:
     if len(argv) != 2 or argv[0] != "--compile-worker":
-        print("usage: python -m benchmarks.latency --part generator ... (this module is run by it)", file=sys.stderr)
+        print("usage: python -m reenact.benchmarks.latency --part generator ... (this module is run by it)", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING)
     result = _compile_worker(json.loads(argv[1]))

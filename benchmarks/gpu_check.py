@@ -1,6 +1,6 @@
 """GPU readiness check: one command that measures what the data-centre GPU goals need.
 
-``python -m benchmarks.gpu_check --out DIR`` runs, within a time budget (default 9 minutes),
+``python -m reenact.benchmarks.gpu_check --out DIR`` runs, within a time budget (default 9 minutes),
 and writes ``DIR/gpu_check.json`` (every figure, every skipped or failed part with its exact
 reason, each step's wall time) and plots ``DIR/gpu_check_*.png``:
 
@@ -48,7 +48,7 @@ Copy the checkout with its ``.whl/`` folder and the ``shared/`` data folder (fix
     pip install --no-index --no-deps --target /tmp/site .whl/*.whl
     export PYTHONPATH=/tmp/site:$PWD
     export REENACT_SHARED=/path/to/shared REENACT_FACE_LANDMARKER=/path/to/shared/models/face_landmarker.task
-    python -m benchmarks.gpu_check --out gpu-check
+    python -m reenact.benchmarks.gpu_check --out gpu-check
 
 When the wheels are too large to copy at once, copy and install them in batches into the same
 ``--target`` folder: ``gpu_wheels.sh`` prints the batches and says which wheels are optional; with
@@ -83,7 +83,7 @@ import numpy as np
 
 from .common import REPO, summarize, write_json
 
-log = logging.getLogger("benchmarks.gpu_check")
+log = logging.getLogger("reenact.benchmarks.gpu_check")
 
 STEPS = ("environment", "generator", "parity", "pipeline", "training", "compile")
 JSON_NAME = "gpu_check.json"
@@ -214,7 +214,7 @@ class Check:
                                            else (os.cpu_count() or 1))
         self.data: dict[str, Any] = {
             "schema": 1, "tool": "benchmarks.gpu_check", "dry_run": self.dry,
-            "command": shlex.join(["python", "-m", "benchmarks.gpu_check", *argv]),
+            "command": shlex.join(["python", "-m", "reenact.benchmarks.gpu_check", *argv]),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "budget_s": self.budget,
             "goals": {"targets": GOALS}, "steps": {}, "order": list(STEPS), "finished": False,
         }
@@ -545,7 +545,7 @@ class Check:
 
     # 3 -------------------------------------------------------------------------------------------------------
     def step_parity(self) -> dict[str, Any]:
-        from engines.build import psnr_db
+        from reenact.engines.build import psnr_db
         from reenact.assets import default_target_path
         from reenact.io.images import load_image
 
@@ -763,9 +763,9 @@ class Check:
     def step_training(self) -> dict[str, Any]:
         import torch
 
-        from train.config import TrainOptions
-        from train.loop import Trainer
-        from train.recipe import recipe_class
+        from reenact.train.config import TrainOptions
+        from reenact.train.loop import Trainer
+        from reenact.train.recipe import recipe_class
 
         mid = self.args.train_model
         rcls = recipe_class(mid)
@@ -776,7 +776,7 @@ class Check:
             data = Path(self.args.data)
             out["data"] = {"path": str(data), "prepared_here": False}
         else:
-            from train.dataset import prepare_dataset
+            from reenact.train.dataset import prepare_dataset
 
             data = self.work / "train-data"
             info = prepare_dataset([self.fixture_path()], data, sizes=(64, 128), every=self.p["train_every"],
@@ -925,7 +925,7 @@ class _Recorder:
 
 
 def _tensorrt_backend(model):
-    from engines.build import build_engine
+    from reenact.engines.build import build_engine
     from reenact.backends import TensorRTBackend
 
     model.cpu()
@@ -937,7 +937,7 @@ def _tensorrt_backend(model):
 
 
 def _torch_fp16_backend_class():
-    from engines.export import precision_module
+    from reenact.engines.export import precision_module
     from reenact.backends import PyTorchBackend
 
     class TorchFP16(PyTorchBackend):
@@ -960,7 +960,7 @@ def _TorchFP16Backend(model, device):
 def _OnnxFP16Backend(model, providers: list[str], work: Path):
     import onnxruntime as ort
 
-    from engines.export import export_onnx
+    from reenact.engines.export import export_onnx
     from reenact.backends import Backend, OnnxRuntimeBackend
 
     class OnnxFP16(OnnxRuntimeBackend):
@@ -1012,8 +1012,8 @@ def tensorrt_probe(device: str, work: Path) -> dict[str, Any]:
     import torch
     from torch import nn
 
-    from engines import tensorrt as trtx
-    from engines.export import export_onnx
+    from reenact.engines import tensorrt as trtx
+    from reenact.engines.export import export_onnx
     from reenact.models.base import EngineSpec, TensorSpec
 
     f = trtx.flavour()
@@ -1037,7 +1037,7 @@ def tensorrt_probe(device: str, work: Path) -> dict[str, Any]:
         out.update(status="skipped", stage="run", reason=f"{f.name} {f.version} built the engine ahead of time on "
                    "the CPU; running it needs an NVIDIA GPU with CUDA (none in this run)")
         return out
-    from engines.runner import EngineRunner
+    from reenact.engines.runner import EngineRunner
 
     with captured_stderr() as cap:
         try:
@@ -1244,7 +1244,7 @@ def _plot_training(path: Path, tr: dict[str, Any], dev: str) -> Path:
 
 # -- command line -------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.gpu_check", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="python -m reenact.benchmarks.gpu_check", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("gpu-check"), help="output folder (gpu_check.json, plots)")
     p.add_argument("--dry-run", action="store_true", help="the same steps on the CPU at tiny sizes (about a minute)")
@@ -1277,7 +1277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             setattr(args, name, Path(getattr(args, name)).resolve())
     if args.face_model:
         os.environ["REENACT_FACE_LANDMARKER"] = str(args.face_model)
-    os.chdir(REPO)  # the torch.compile child runs ``python -m benchmarks.generator`` from here
+    os.chdir(REPO)  # the torch.compile child runs ``python -m reenact.benchmarks.generator`` from here
     return Check(args, argv).run()
 
 

@@ -15,7 +15,7 @@
 #
 #     pip install --no-index --no-deps --target /tmp/site .whl/*.whl
 #     export PYTHONPATH=/tmp/site:$PWD
-#     python -m benchmarks.gpu_check --out gpu-check
+#     python -m reenact.benchmarks.gpu_check --out gpu-check
 #
 # The versions are the ones the project is developed and tested with. Everything is downloaded
 # with --no-deps: the lists below are the complete set of what the check imports besides torch,

@@ -1,4 +1,4 @@
-"""Latency benchmarks: ``python -m benchmarks.latency [--part generator|pipeline|all] [options]``.
+"""Latency benchmarks: ``python -m reenact.benchmarks.latency [--part generator|pipeline|all] [options]``.
 
 Writes, under ``--out-dir`` (default ``benchmarks/results/``):
 
@@ -28,10 +28,10 @@ map and full-resolution composite at 640x480 and 1920x1080) is in ``benchmarks/w
 
 Examples::
 
-    python -m benchmarks.latency                                  # every part available, all models
-    python -m benchmarks.latency --part generator --models gcgan exprgan --backends pytorch onnxruntime
-    python -m benchmarks.latency --part generator --quick --out-dir /tmp/bench   # a quick smoke run
-    python -m benchmarks.latency --part pipeline --models gcgan --backends onnxruntime --resolutions 1280x720
+    python -m reenact.benchmarks.latency                                  # every part available, all models
+    python -m reenact.benchmarks.latency --part generator --models gcgan exprgan --backends pytorch onnxruntime
+    python -m reenact.benchmarks.latency --part generator --quick --out-dir /tmp/bench   # a quick smoke run
+    python -m reenact.benchmarks.latency --part pipeline --models gcgan --backends onnxruntime --resolutions 1280x720
 """
 from __future__ import annotations
 
@@ -48,13 +48,13 @@ from typing import Sequence
 
 from .common import RESULTS, environment, shared_machine_note, write_json, write_text
 
-log = logging.getLogger("benchmarks.latency")
+log = logging.getLogger("reenact.benchmarks.latency")
 
 # part name -> module providing add_arguments / run / markdown / plots (in report order)
 PARTS: dict[str, str] = {
-    "generator": "benchmarks.generator",
-    "pipeline": "benchmarks.pipeline",
-    "warp": "benchmarks.warp",
+    "generator": "reenact.benchmarks.generator",
+    "pipeline": "reenact.benchmarks.pipeline",
+    "warp": "reenact.benchmarks.warp",
 }
 
 
@@ -74,7 +74,7 @@ def available_parts() -> dict[str, ModuleType]:
 
 
 def build_parser(parts: dict[str, ModuleType]) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.latency", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="python -m reenact.benchmarks.latency", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--part", choices=[*PARTS, "all"], default="all",
                    help="what to measure (default: all parts this checkout has)")

@@ -57,7 +57,7 @@ import numpy as np
 
 from .common import REPO, fmt, markdown_table, plot_cdf, summarize
 
-log = logging.getLogger("benchmarks.pipeline")
+log = logging.getLogger("reenact.benchmarks.pipeline")
 
 BACKENDS = ("pytorch", "onnxruntime", "tensorrt")
 RESOLUTIONS = ("640x480", "1280x720")

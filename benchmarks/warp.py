@@ -24,7 +24,7 @@ import numpy as np
 
 from .common import fmt, markdown_table, plot_cdf, summarize
 
-log = logging.getLogger("benchmarks.warp")
+log = logging.getLogger("reenact.benchmarks.warp")
 
 PHOTO_SIZES = ("640x480", "1920x1080")
 CROP_SIZES = (128, 256)

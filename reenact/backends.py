@@ -101,7 +101,7 @@ class OnnxRuntimeBackend(Backend):
         import onnxruntime as ort
         ort.set_default_logger_severity(3)
 
-        from engines.export import export_onnx
+        from reenact.engines.export import export_onnx
 
         avail = ort.get_available_providers()
         self.providers = providers or [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in avail]
@@ -125,8 +125,8 @@ class TensorRTBackend(Backend):
 
     def __init__(self, model: ReenactModel, precision: str = "fp16", cuda_graph: bool = True):
         super().__init__(model)
-        from engines.build import build_engine
-        from engines.runner import EngineRunner
+        from reenact.engines.build import build_engine
+        from reenact.engines.runner import EngineRunner
 
         if not torch.cuda.is_available():
             raise ReenactError("the tensorrt backend needs an NVIDIA GPU with CUDA")
@@ -147,7 +147,7 @@ BACKENDS = {"pytorch": PyTorchBackend, "onnxruntime": OnnxRuntimeBackend, "tenso
 
 def available_backends() -> dict[str, str]:
     """{name: why it is (un)available} for every backend."""
-    from engines import tensorrt as trtx
+    from reenact.engines import tensorrt as trtx
 
     out = {"pytorch": "torch " + torch.__version__ + (" (CUDA)" if torch.cuda.is_available() else " (CPU)")}
     try:

@@ -163,7 +163,7 @@ def bad_env(tmp_path_factory):
     shutil.copy(d / "short.mp4", ds / "in_ds.mp4")
     # a gcgan training checkpoint, for resuming the wrong model
     from reenact.models import build_model
-    from train import checkpoint
+    from reenact.train import checkpoint
 
     m = build_model("gcgan", width=0.125)
     checkpoint.save(d / "gc" / "checkpoints" / "step-0000001.safetensors", model=m, ema={}, optimizers={},
@@ -289,7 +289,7 @@ def test_train_validates_options_before_making_a_run_folder(bad_env, tmp_path, c
 
 
 def test_recipe_configs_check_types_and_ranges():
-    from train.recipe import recipe_class
+    from reenact.train.recipe import recipe_class
 
     for mid in ("gcgan", "lmklabel", "cet2", "exprgan", "cefgan"):
         cfg = recipe_class(mid).Config

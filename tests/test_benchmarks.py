@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from benchmarks import latency
-from benchmarks.common import Timer, markdown_table, summarize
-from benchmarks.floor import Counts, count, floor_ms
+from reenact.benchmarks import latency
+from reenact.benchmarks.common import Timer, markdown_table, summarize
+from reenact.benchmarks.floor import Counts, count, floor_ms
 from reenact.models.nets.common import count_flops
 
 
@@ -93,7 +93,7 @@ def test_markdown_table():
 
 def test_missing_part_is_none(monkeypatch):
     assert {"generator", "pipeline"} <= set(latency.PARTS)
-    monkeypatch.setitem(latency.PARTS, "nothing", "benchmarks._no_such_part")
+    monkeypatch.setitem(latency.PARTS, "nothing", "reenact.benchmarks._no_such_part")
     assert latency.load_part("nothing") is None
     assert latency.load_part("generator") is not None
 
@@ -108,7 +108,7 @@ def test_quick_generator_run_writes_results(tmp_path):
         assert key in data
     assert data["machine"]["cores_usable"] >= 1 and len(data["machine"]["load_average_1_5_15"]) == 3
     assert data["versions"]["torch"] == torch.__version__
-    assert data["command"].startswith("python -m benchmarks.latency --part generator --quick")
+    assert data["command"].startswith("python -m reenact.benchmarks.latency --part generator --quick")
     gen = data["parts"]["generator"]
     assert gen["settings"]["width"] == 0.125 and gen["peak"]["bandwidth_gbs"] > 0
     m = gen["models"]["gcgan"]
@@ -138,7 +138,7 @@ def test_quick_generator_run_writes_results(tmp_path):
 
 
 def test_quick_pipeline_run_writes_results(tmp_path):
-    from benchmarks.pipeline import STAGES
+    from reenact.benchmarks.pipeline import STAGES
     from tests.conftest import FIXTURE_VIDEO
 
     rc = latency.main(["--part", "pipeline", "--quick", "--models", "gcgan", "--width", "0.125",

@@ -25,7 +25,7 @@ PHOTO_B = IMAGES / "liveportrait_driving_d8.jpg"  # 720x720, one face
 
 @pytest.fixture(scope="module")
 def server():
-    from demo.app import DemoConfig, launch
+    from reenact.demo.app import DemoConfig, launch
 
     page = launch(DemoConfig(width=0.25), port=0, block=False)
     try:
@@ -140,7 +140,7 @@ def test_bad_uploads_give_a_message(server, tmp_path):
 
 # -- handlers in-process --------------------------------------------------------------------------
 def test_live_sessions_have_their_own_target_calibration_and_filters(fixture_frames):
-    from demo.app import DemoApp, DemoConfig, Session
+    from reenact.demo.app import DemoApp, DemoConfig, Session
 
     app = DemoApp(DemoConfig(width=0.25))
     assert copy.deepcopy(s := Session()) is not s  # every browser session starts empty
@@ -175,7 +175,7 @@ def test_live_sessions_have_their_own_target_calibration_and_filters(fixture_fra
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # gr.Warning outside a request is a Python warning
 def test_handler_messages(tmp_path):
-    from demo.app import DemoApp, DemoConfig, Session
+    from reenact.demo.app import DemoApp, DemoConfig, Session
 
     app = DemoApp(DemoConfig(width=0.25, max_photo_mb=0.01))
     s = Session()
@@ -200,7 +200,7 @@ def test_command_line():
     cmd.add_arguments(p)
     a = p.parse_args(["--host", "0.0.0.0", "--port", "8080", "--share", "--model", "exprgan",
                       "--max-streams", "2", "--time-limit", "60"])
-    from demo.app import config_from_args
+    from reenact.demo.app import config_from_args
 
     cfg = config_from_args(a)
     assert (cfg.model, cfg.max_streams, cfg.stream_limit_s) == ("exprgan", 2, 60)

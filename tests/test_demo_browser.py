@@ -177,7 +177,7 @@ def _decode(url: str, base: str) -> np.ndarray:
 
 
 def test_live_tab_streams_webcam_in_chromium(tmp_path):
-    from demo.app import DemoConfig, launch
+    from reenact.demo.app import DemoConfig, launch
 
     cam = tmp_path / "webcam.y4m"
     assert write_y4m(FIXTURE_VIDEO, cam, seconds=4.0) >= 100

@@ -8,10 +8,10 @@ import logging
 import pytest
 import torch
 
-from engines import tensorrt as trtx
-from engines.build import build_engine
-from engines.cache import EngineCache
-from engines.export import export_onnx, onnx_parity, weights_hash
+from reenact.engines import tensorrt as trtx
+from reenact.engines.build import build_engine
+from reenact.engines.cache import EngineCache
+from reenact.engines.export import export_onnx, onnx_parity, weights_hash
 from reenact.backends import OnnxRuntimeBackend, PyTorchBackend, select_backend
 from reenact.errors import ReenactError
 from reenact.models import build_model, list_models
@@ -131,7 +131,7 @@ def test_named_backend_that_is_missing_says_what_to_install():
 
 @pytest.mark.gpu
 def test_tensorrt_engine_runs_on_the_gpu():
-    from engines.runner import EngineRunner
+    from reenact.engines.runner import EngineRunner
 
     m = _model("gcgan").cuda()
     spec = next(s for s in m.engines() if s.kind == "drive")

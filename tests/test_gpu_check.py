@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.gpu_check import JSON_NAME, STEPS
+from reenact.benchmarks.gpu_check import JSON_NAME, STEPS
 
 from .conftest import FACE_MODEL, FIXTURE_VIDEO
 
@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _run(out: Path, *extra: str, timeout: float = 300) -> tuple[subprocess.CompletedProcess, float]:
-    cmd = [sys.executable, "-m", "benchmarks.gpu_check", "--dry-run", "--out", str(out), "--fixture",
+    cmd = [sys.executable, "-m", "reenact.benchmarks.gpu_check", "--dry-run", "--out", str(out), "--fixture",
            str(FIXTURE_VIDEO), "--face-model", str(FACE_MODEL), *extra]
     t0 = time.perf_counter()
     p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=dict(os.environ))
@@ -52,7 +52,7 @@ def test_dry_run_measures_every_step_and_skips_cuda_parts(tmp_path):
     assert p.returncode == 0, p.stderr[-3000:]
     data = json.loads((out / JSON_NAME).read_text())
     assert data["dry_run"] is True and data["finished"] is True
-    assert data["command"].startswith("python -m benchmarks.gpu_check --dry-run")
+    assert data["command"].startswith("python -m reenact.benchmarks.gpu_check --dry-run")
     assert data["elapsed_s"] <= wall
 
     # every step ran, with its own wall time
@@ -165,7 +165,7 @@ def test_without_a_gpu_the_full_check_says_so_and_measures_nothing(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has a CUDA GPU")
     out = tmp_path / "check"
-    cmd = [sys.executable, "-m", "benchmarks.gpu_check", "--out", str(out), "--fixture", str(FIXTURE_VIDEO),
+    cmd = [sys.executable, "-m", "reenact.benchmarks.gpu_check", "--out", str(out), "--fixture", str(FIXTURE_VIDEO),
            "--face-model", str(FACE_MODEL), "--no-plots"]
     p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120, env=dict(os.environ))
     assert p.returncode == 0, p.stderr[-3000:]

@@ -13,7 +13,7 @@ from reenact.geometry.align import warp_to_crop
 from reenact.io.images import load_image
 from reenact.io.video import VideoReader, VideoWriter
 from reenact.tracking import BLENDSHAPE_NAMES, FaceTracker
-from train.dataset import FORMAT, VERSION, _split_persons, load_dataset, prepare_dataset
+from reenact.train.dataset import FORMAT, VERSION, _split_persons, load_dataset, prepare_dataset
 
 from .conftest import FIXTURE_VIDEO, IMAGES
 

@@ -69,7 +69,7 @@ def test_sigterm_during_track_removes_its_outputs(tmp_path):
 
 
 def _key(**kw):
-    from engines.cache import EngineKey
+    from reenact.engines.cache import EngineKey
 
     base = dict(model="cefgan", engine="cefgan_drive", weights="w" * 16, shapes=((1, 3, 128, 128),),
                 precision="fp16", flavour="tensorrt-rtx", flavour_version="1.7", gpu="aot",
@@ -87,8 +87,8 @@ def test_engine_key_covers_model_config_and_exporter():
 def test_engine_key_of_a_real_model_changes_with_its_config():
     if not _has_trt():
         pytest.skip("no TensorRT installed")
-    from engines.build import engine_key
-    from engines.export import weights_hash
+    from reenact.engines.build import engine_key
+    from reenact.engines.export import weights_hash
     from reenact.models import build_model
 
     m1 = build_model("cefgan", width=0.125)
@@ -99,13 +99,13 @@ def test_engine_key_of_a_real_model_changes_with_its_config():
 
 
 def _has_trt() -> bool:
-    from engines.tensorrt import flavour
+    from reenact.engines.tensorrt import flavour
 
     return flavour() is not None
 
 
 def test_a_build_keeps_engines_of_other_gpus(tmp_path):
-    from engines.cache import EngineCache
+    from reenact.engines.cache import EngineCache
 
     cache = EngineCache(tmp_path)
     aot = cache.store(_key(gpu="aot"), b"aot engine")

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from reenact.models import list_models
-from train.config import TrainOptions
-from train.loop import Trainer, watched
-from train.recipe import recipe_class
+from reenact.train.config import TrainOptions
+from reenact.train.loop import Trainer, watched
+from reenact.train.recipe import recipe_class
 
 from .conftest import FIXTURE_VIDEO, DATA
 
@@ -35,7 +35,7 @@ TINY = {m: recipe_class(m).tiny for m in MODELS}  # (model options, recipe optio
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory):
     """The fixture video (every 3rd frame) and a second person's clip, prepared at 64 and 128 px."""
-    from train.dataset import prepare_dataset
+    from reenact.train.dataset import prepare_dataset
 
     out = tmp_path_factory.mktemp("ds") / "faces"
     prepare_dataset([FIXTURE_VIDEO, DATA / "videos" / "train" / "liveportrait_driving_d0.mp4"], out,

@@ -13,10 +13,10 @@ import torch
 from PIL import Image
 
 from reenact.errors import InputFileError, ReenactError
-from train import checkpoint
-from train.config import TrainOptions
-from train.features import FeatureLoss, vgg19_features
-from train.loop import Trainer
+from reenact.train import checkpoint
+from reenact.train.config import TrainOptions
+from reenact.train.features import FeatureLoss, vgg19_features
+from reenact.train.loop import Trainer
 
 from .conftest import IMAGES
 from .test_training import tiny_dataset  # noqa: F401  (session fixture)
@@ -124,7 +124,7 @@ def test_bad_inputs(tiny_dataset, tmp_path):
 
 
 def test_pair_model_on_one_photo_per_person_is_refused(tmp_path):
-    from train.dataset import prepare_dataset
+    from reenact.train.dataset import prepare_dataset
 
     photos = prepare_dataset([IMAGES / "sadtalker_sad.png", IMAGES / "skimage_astronaut.png"],
                              tmp_path / "photos", sizes=(64,), val_fraction=0.0, progress=False)
@@ -139,8 +139,8 @@ def test_two_process_ddp_gives_identical_replicas(tiny_dataset, tmp_path):
     script = tmp_path / "ddp.py"
     script.write_text(f'''
 import os, sys, torch
-from train.config import TrainOptions
-from train.loop import Trainer
+from reenact.train.config import TrainOptions
+from reenact.train.loop import Trainer
 opts = TrainOptions(model="{MODEL}", data={str(tiny_dataset)!r}, steps=3, seed=5, device="cpu",
                     out={str(tmp_path / "runs")!r}, sample_every=0, ckpt_every=0,
                     model_options={{"width": 0.125}}, recipe_options={{"batch": 4, "n_critic": 1}})

@@ -7,7 +7,7 @@ regression over a prepared dataset: per clip, the frontalised 68 points (IOD uni
 clip's neutral reference, against the blendshapes minus the clip's resting baseline (the same
 quantities the live driver produces after calibration).
 
-    python -m train.fit_basis data/faces --out reenact/data/expression_basis.npz
+    python -m reenact.train.fit_basis data/faces --out reenact/data/expression_basis.npz
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Package trained weights for the runtime: FP16 generator weights + JSON + a sample grid.
 
-    python -m train.ship runs/00003-gcgan --out reenact/weights
-    python -m train.ship runs/00003-gcgan/checkpoints/step-0002000.safetensors --live
+    python -m reenact.train.ship runs/00003-gcgan --out reenact/weights
+    python -m reenact.train.ship runs/00003-gcgan/checkpoints/step-0002000.safetensors --live
 
 Writes ``<model>.safetensors`` (the generator side only, in FP16: the EMA weights, or the live
 weights with ``--live`` when a short run's EMA still lags), ``<model>.json`` (model config,

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         from ..io.images import load_image
 
         load_image(args.target)  # fail early on a bad photo
-    from demo.app import config_from_args, launch
+    from reenact.demo.app import config_from_args, launch
 
     cfg = config_from_args(args)
     cfg.validate()

@@ -36,9 +36,9 @@ def run(a: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from engines.build import build_engine
-    from engines.cache import EngineCache
-    from engines.tensorrt import require
+    from reenact.engines.build import build_engine
+    from reenact.engines.cache import EngineCache
+    from reenact.engines.tensorrt import require
 
     from ..errors import ReenactError
     from ..models import build_model, list_models

@@ -70,7 +70,7 @@ def _persons(path: Path | None) -> dict[str, str] | None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        from train.dataset import prepare_dataset
+        from reenact.train.dataset import prepare_dataset
     except ModuleNotFoundError as e:
         raise ReenactError(f"the training package is not importable ({e}); install the project with "
                            "`pip install -e .` from its root") from e

@@ -71,7 +71,7 @@ def _config_file(path: Path) -> dict:
 
 
 def options_from_args(a: argparse.Namespace):
-    from train.config import TrainOptions
+    from reenact.train.config import TrainOptions
 
     cfg = _config_file(a.config) if a.config else {}
     model_opts = dict(cfg.get("model", {}))
@@ -99,7 +99,7 @@ def run(a: argparse.Namespace) -> int:
         json.dump(opts.to_dict(), sys.stdout, indent=1)
         print()
         return 0
-    from train.loop import Trainer
+    from reenact.train.loop import Trainer
 
     try:
         trainer = Trainer(opts)
