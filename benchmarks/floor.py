@@ -20,13 +20,10 @@ memory bandwidth from a large tensor copy (read + write). Then
 """
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
-from torch import nn
 
 from reenact.models.nets.common import BYTES_PER, Counts, count  # the one counter
 
@@ -109,13 +106,13 @@ def measure_peak(device: str = "cpu", quick: bool = False) -> dict[str, Any]:
         finally:
             torch.backends.cuda.matmul.allow_tf32 = prev
         rates[name] = 2 * n**3 / (ms / 1e3) / 1e9
-        del a, b, c
+        a = b = c = None  # free them before the next dtype
     nbytes = (1 << 30 if cuda else 256 << 20) if not quick else 16 << 20
     src = torch.ones(nbytes // 4, device=dev)
     dst = torch.empty_like(src)
     ms = _best_ms(lambda: dst.copy_(src), repeats, dev)
     bw = 2 * nbytes / (ms / 1e3) / 1e9
-    del src, dst
+    src = dst = None
     # the FP32 floor may use TF32 where PyTorch's convolutions do (cuDNN's default) and TensorRT does
     fp32_rate = max(rates["fp32"], rates.get("tf32", 0.0)) if cuda and torch.backends.cudnn.allow_tf32 else rates["fp32"]
     return {

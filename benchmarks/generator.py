@@ -482,7 +482,7 @@ def _ok(models: dict[str, Any]):
 
 
 def markdown(result: dict[str, Any], env: dict[str, Any]) -> str:
-    s, models, peak = result["settings"], result["models"], result["peak"]
+    s, models = result["settings"], result["models"]
     out = ["## Generator alone\n\n"]
     out.append(f"Width {s['width']} ({'the paper sizes' if s['width'] == 1.0 else 'not the paper sizes'}), "
                f"device `{s['device']}`, {s['threads']} threads. Each measurement: up to {s['warmup']} warm-up passes "

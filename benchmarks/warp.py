@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import fmt, markdown_table, plot_cdf, summarize
+from .common import markdown_table, plot_cdf, summarize
 
 log = logging.getLogger("reenact.benchmarks.warp")
 

@@ -5,12 +5,12 @@ from pathlib import Path
 
 from .errors import InputFileError
 
+DEFAULT_TARGET = Path(__file__).resolve().parent / "data" / "astronaut.png"
+
 
 def default_target_path() -> Path:
-    """scikit-image's astronaut photo (Eileen Collins, NASA; public domain), shipped in its wheel."""
-    import skimage.data
-
-    p = Path(skimage.data.__file__).parent / "astronaut.png"
-    if not p.is_file():
-        raise InputFileError(f"the built-in default target photo is missing ({p}); reinstall scikit-image")
-    return p
+    """The astronaut photo (Eileen Collins, NASA, 1999; public domain; the copy scikit-image also
+    ships), installed with the package."""
+    if not DEFAULT_TARGET.is_file():
+        raise InputFileError(f"the built-in default target photo is missing ({DEFAULT_TARGET}); reinstall reenact")
+    return DEFAULT_TARGET

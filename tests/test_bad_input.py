@@ -118,11 +118,9 @@ def test_missing_input_and_bad_options(tmp_path, capsys):
 # traceback, nothing left behind in the working folder and every input byte-for-byte unchanged.
 
 import hashlib  # noqa: E402
-import json  # noqa: E402
 import shutil  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from .conftest import FACE_MODEL  # noqa: E402
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "reenact" / "weights" / "gcgan.safetensors"
 

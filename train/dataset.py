@@ -50,8 +50,8 @@ import numpy as np
 from tqdm import tqdm
 
 from reenact.errors import InputFileError, NoFaceError
-from reenact.geometry import (AU_NAMES, DEFAULT_TEMPLATE, EXPRESSION_CLASSES, Aligner, action_units, apply_affine,
-                              clip_baseline, euler_angles, is_neutral, pose_rotation, pseudo_label, to_ibug68)
+from reenact.geometry import (AU_NAMES, DEFAULT_TEMPLATE, EXPRESSION_CLASSES, Aligner, action_units, clip_baseline,
+                              euler_angles, is_neutral, pose_rotation, pseudo_label, to_ibug68)
 from reenact.io.images import is_image_path, load_image
 from reenact.io.video import VideoReader, is_video_path, list_images
 from reenact.tracking import BLENDSHAPE_NAMES, FaceTracker

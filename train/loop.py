@@ -18,7 +18,6 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -248,7 +247,6 @@ class Trainer:
         save_grid(path, rows)
 
     def run(self, progress: bool = True) -> Path | None:
-        from tqdm import tqdm
 
         d = self.dist
         created = False

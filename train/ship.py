@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from reenact.models.weights import load_model
 from reenact.utils import atomic_path
@@ -38,7 +38,6 @@ def ship(checkpoint: str | Path, out_dir: str | Path, *, live: bool = False, dat
          note: str = "") -> Path:
     ck = _latest(Path(checkpoint))
     meta = read_meta(ck)
-    tensors = load_file(str(ck))
     model = load_model(ck, use_ema=not live)
     gen = set(model.generator_names)
     out: dict[str, torch.Tensor] = {}

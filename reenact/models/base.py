@@ -14,7 +14,7 @@ Training code lives in ``train/`` (one recipe per model) and never in the runtim
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Literal
 
 import torch
