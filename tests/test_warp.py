@@ -166,3 +166,50 @@ def test_gaze_moves_the_iris_within_the_eye_and_can_be_turned_off(video_tracks, 
     assert np.linalg.norm(on[468, :2] - base[468, :2]) > 2.0
     assert np.linalg.norm(off[468, :2] - base[468, :2]) < 0.5
     assert np.abs(on[:468] - off[:468]).max() < 1e-6  # nothing else moves
+
+
+def test_a_generator_that_reads_the_warp_gets_the_warped_crop_and_hole():
+    """The export contract's "warp" inputs: the runtime feeds the warped target crop and its hole
+    mask to a drive engine that declares them, and pastes what it paints over the warped photo."""
+    import torch
+    from torch import nn
+
+    from reenact.backends import PyTorchBackend
+    from reenact.models.base import EngineSpec, ModelConfig, ReenactModel, TensorSpec
+    from reenact.runtime import Reenactor, prepare_target
+    from reenact.runtime.scripts import EXPRESSIONS, expression_vector
+
+    class PaintHole(nn.Module):
+        def forward(self, warped, hole):
+            return warped * (1 - hole) + hole * torch.tensor([1.0, -1.0, -1.0]).view(1, 3, 1, 1)  # red inside
+
+    class WarpReader(ReenactModel):
+        model_id, res, generator_names = "warp-reader", 64, ()
+
+        def engines(self):
+            r = self.res
+            return [EngineSpec("paint", "drive", lambda: PaintHole().eval(),
+                               (TensorSpec("warped", (1, 3, r, r), source="warp"),
+                                TensorSpec("hole", (1, 1, r, r), source="warp")),
+                               (TensorSpec("img", (1, 3, r, r)),))]
+
+    m = WarpReader(ModelConfig())
+    assert m.warp_inputs() == ("warped", "hole")
+    img = load_image(PHOTO)
+    r = Reenactor(m, prepare_target(img, m.res), PyTorchBackend(m, device="cpu"))
+    try:
+        opened = expression_vector({**EXPRESSIONS["open"], "jawOpen": 1.0})
+        for i in range(30):  # the smoother eases in from the neutral face
+            out = r.process(None, i / 30, dblend=opened)
+        wf = r.warper.frame(out.mesh, crop=True)
+        hole = wf.crop_hole > 0.99
+        assert hole.sum() > 5
+        crop = out.crop.astype(int)
+        assert np.abs(crop[~(wf.crop_hole > 0.01)] - wf.crop.astype(int)[~(wf.crop_hole > 0.01)]).max() <= 1
+        assert (crop[hole][:, 0] > 200).all() and (crop[hole][:, 1] < 60).all()  # painted red where it opened
+        # the full-resolution output turns red inside the opened mouth too
+        mouth = out.mesh[13, :2] + (out.mesh[14, :2] - out.mesh[13, :2]) / 2
+        x, y = int(round(mouth[0])), int(round(mouth[1]))
+        assert out.image[y, x, 0] > 150 and out.image[y, x, 1] < 100
+    finally:
+        r.close()

@@ -43,6 +43,7 @@ class TrainData:
             raise ReenactError(f"the dataset at {ds.path} has no training frames")
         if limit is not None:
             idx = idx[:limit]
+        self.ds = ds
         self.rows = idx
         self.size = size
         self.device = torch.device(device)

@@ -23,7 +23,7 @@ def vector_to_lmk(vec: torch.Tensor, res: int = RES) -> torch.Tensor:
 
 @dataclass
 class GCGANConfig(ModelConfig):
-    pass
+    warp_guided: bool = False  # read the warped target crop and its hole mask; blend through an attention mask
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class GCGAN(ReenactModel):
 
     def __init__(self, cfg: GCGANConfig):
         super().__init__(cfg)
-        self.gen = GCGANGenerator(cfg.width)
+        self.gen = GCGANGenerator(cfg.width, warp_guided=cfg.warp_guided)
         self.disc = GCGANDiscriminator(cfg.width)
 
     def neutral_condition(self, cache: TargetCache, target: TargetInput) -> GCGANCondition:
@@ -73,8 +73,10 @@ class GCGAN(ReenactModel):
         cache = (TensorSpec("z_id", (1, Z_I), source="cache"), TensorSpec("e1", (1, c1, 32, 32), source="cache"),
                  TensorSpec("e2", (1, c2, 16, 16), source="cache"), TensorSpec("e3", (1, c3, 8, 8), source="cache"))
         crop = TensorSpec("crop", (1, 3, RES, RES), source="target")
+        warp = ((TensorSpec("warped", (1, 3, RES, RES), source="warp"), TensorSpec("hole", (1, 1, RES, RES), source="warp"))
+                if self.cfg.warp_guided else ())
         return [
             EngineSpec("gcgan_encode", "target", lambda: GCGANTargetEncoder(self.gen).eval(), (crop,), cache),
             EngineSpec("gcgan_drive", "drive", lambda: GCGANDrive(self.gen).eval(),
-                       (TensorSpec("lmk", (1, N_LMK)),) + cache, (TensorSpec("img", (1, 3, RES, RES)),)),
+                       (TensorSpec("lmk", (1, N_LMK)),) + cache + warp, (TensorSpec("img", (1, 3, RES, RES)),)),
         ]

@@ -1,5 +1,11 @@
 """GC-GAN training (MODELS.md 1.4): WGAN-GP critic, image L1, contrastive landmark embedding.
 
+Warp-guided (model option ``warp_guided``): the pairs are warp pairs (``train/warp_pairs.py``): frame
+u moved by the mesh warp to frame v's mesh is the input beside u's crop and v's landmarks, frame v
+is the truth; the generator blends the warped crop and its colour through an attention mask, and
+the attention regularisers (``w_att`` sparsity outside the mouth hole, ``w_tv`` smoothness, in the
+same per-element units as the L1) keep it from collapsing to "all warp" or "all generated".
+
 Weights follow the authors' code [C]: image L1 (sum over elements, mean over batch) weight 1,
 adversarial 1e-3, and the embedding losses (contrastive + landmark reconstruction) on their own
 optimizer. 5 critic steps per generator step; lr x0.98 every 20k steps with a floor of 5e-5.
@@ -28,6 +34,8 @@ class GCGANRecipeConfig(RecipeConfig):
     lr_decay: float = 0.98       # every lr_decay_every steps
     lr_decay_every: int = 20_000
     lr_floor: float = 5e-5
+    w_att: float = 0.05          # warp-guided: share of generated pixels outside the hole (per element)
+    w_tv: float = 0.1            # warp-guided: total variation of the attention mask (per element)
 
 
 @register_recipe
@@ -50,30 +58,64 @@ class GCGANRecipe(Recipe):
         return TrainingPlan(opts, [stage], {k: decay for k in opts}, watch="rec")
 
     # -- batches ----------------------------------------------------------------------------
+    @property
+    def warp_guided(self) -> bool:
+        return bool(getattr(self.model.cfg, "warp_guided", False))
+
     def _triplet(self):
+        """(I_u, I_v, g_v, y_v, warp) where warp = (warped, hole) in warp-guided mode, else None."""
+        if self.warp_guided:
+            pairs = self.warp_pairs()
+            wb = pairs.batch(*pairs.sample(self.cfg.batch, self.rng))
+            return wb.target, wb.truth, lmk_to_vector(wb.lmk68, self.model.res), wb.label, (wb.warped, wb.hole)
         a, b = self.data.pairs(self.cfg.batch, self.rng)
         src, tgt = self.data.batch(a), self.data.batch(b)
-        return src.img, tgt.img, lmk_to_vector(tgt.lmk68, self.model.res), tgt.label
+        return src.img, tgt.img, lmk_to_vector(tgt.lmk68, self.model.res), tgt.label, None
+
+    def warp_pairs(self):
+        if not hasattr(self, "_pairs"):
+            from ..warp_pairs import WarpPairs
+
+            self._pairs = WarpPairs(self.data, self.data.ds)
+        return self._pairs
+
+    def _generate(self, i_u, g_v, warp, with_attention: bool = False):
+        if warp is None:
+            return self.model.gen(i_u, g_v)
+        return self.model.gen(i_u, g_v, *warp, with_attention=with_attention)
 
     # -- losses -----------------------------------------------------------------------------
     def d_loss(self, step: int):
-        i_u, i_v, g_v, _ = self._triplet()
+        i_u, i_v, g_v, _, warp = self._triplet()
         with torch.no_grad():
-            fake = self.model.gen(i_u, g_v)
+            fake = self._generate(i_u, g_v, warp)
         d = self.model.disc
         wd = d.score(fake).mean() - d.score(i_v).mean()
         gp = gradient_penalty(d.score, i_v, fake)
         return wd + self.cfg.w_gp * gp, {"wdist": -wd.item(), "gp": gp.item()}
 
     def g_loss(self, step: int):
-        i_u, i_v, g_v, _ = self._triplet()
-        fake = self.model.gen(i_u, g_v)
+        i_u, i_v, g_v, _, warp = self._triplet()
+        if warp is None:
+            fake = self.model.gen(i_u, g_v)
+        else:
+            fake, att = self._generate(i_u, g_v, warp, with_attention=True)
         l1 = (fake - i_v).abs().flatten(1).sum(1).mean()
         adv = -self.model.disc.score(fake).mean()
-        return l1 + self.cfg.w_adv * adv, {"rec": (fake - i_v).abs().mean().item(), "adv": adv.item()}
+        stats = {"rec": (fake - i_v).abs().mean().item(), "adv": adv.item()}
+        loss = l1 + self.cfg.w_adv * adv
+        if warp is not None:
+            from reenact.models.nets.warpguided import attention_losses
+
+            sparsity, tv = attention_losses(att, warp[1])
+            per_image = float(fake[0].numel())  # the L1 is a sum over an image's elements
+            loss = loss + per_image * (self.cfg.w_att * sparsity + self.cfg.w_tv * tv)
+            stats.update(att_generated=sparsity.item(), att_tv=tv.item(),
+                         warp_rec=(warp[0] - i_v).abs().mean().item())
+        return loss, stats
 
     def embed_loss(self, step: int):
-        _, _, g_b, y_b = self._triplet()
+        _, _, g_b, y_b, _ = self._triplet()
         ref = self.data.batch(self.data.frames(self.cfg.batch, self.rng))
         g_c = lmk_to_vector(ref.lmk68, self.model.res)
         gen = self.model.gen
@@ -85,6 +127,12 @@ class GCGANRecipe(Recipe):
         return contr + lrec, {"contrastive": contr.item(), "lmk_rec": lrec.item()}
 
     def samples(self, index: torch.Tensor) -> list[torch.Tensor]:
+        if self.warp_guided:  # rows: photo u, u warped to v, v (truth), output, attention (white = warp)
+            pairs = self.warp_pairs()
+            wb = pairs.batch(index, pairs.partners(index, offset=7))
+            out, att = self.model.gen(wb.target, lmk_to_vector(wb.lmk68, self.model.res), wb.warped, wb.hole,
+                                      with_attention=True)
+            return [wb.target, wb.warped, wb.truth, out, (att * 2 - 1).expand(-1, 3, -1, -1)]
         src = self.data.batch(index)
         tgt = self.data.batch(index.roll(1))
         out = self.model.gen(src.img, lmk_to_vector(tgt.lmk68, self.model.res))

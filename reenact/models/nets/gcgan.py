@@ -73,26 +73,37 @@ class GCGANDecoder(nn.Module):
     +e2 -> T5 s2-64 BN ReLU +e1 -> T5 s2-64 BN ReLU (64^2) -> C5 s1-3 tanh. Skips are additive.
 
     z_i: Bx128, z_g: Bx32, e1/e2/e3 as from :class:`GCGANImageEncoder` -> img: Bx3x64x64 in [-1,1].
+
+    Warp-guided (``attention=True``): the skips also add the warp encoder's features ``w``
+    (:class:`~reenact.models.nets.warpguided.WarpEncoder`, finest first) and the last conv has a
+    fourth channel, the attention logit: ``forward`` then returns (colour in [-1,1], logit).
     """
 
-    def __init__(self, width: float = 1.0, z_i: int = Z_I, z_g: int = Z_G):
+    def __init__(self, width: float = 1.0, z_i: int = Z_I, z_g: int = Z_G, attention: bool = False):
         super().__init__()
         c1, c2, c3 = ch(64, width), ch(128, width), ch(256, width)
         self.c3 = c3
+        self.attention = attention
         self.fc = fc_block(z_i + z_g, 4 * 4 * c3)
         self.t1 = tconv_block(c3, c3, 5)   # 8^2, + e3
         self.t2 = tconv_block(c3, c2, 5)   # 16^2, + e2
         self.t3 = tconv_block(c2, c1, 5)   # 32^2, + e1
         self.t4 = tconv_block(c1, c1, 5)   # 64^2
-        self.out = nn.Sequential(conv(c1, 3, 5, 1), nn.Tanh())
+        self.out = nn.Sequential(conv(c1, 4 if attention else 3, 5, 1), nn.Tanh())
 
     def forward(self, z_i: torch.Tensor, z_g: torch.Tensor, e1: torch.Tensor, e2: torch.Tensor,
-                e3: torch.Tensor) -> torch.Tensor:
+                e3: torch.Tensor, w: tuple[torch.Tensor, ...] | None = None):
         x = self.fc(torch.cat([z_i, z_g], dim=1)).view(-1, self.c3, 4, 4)
+        if w is not None:
+            e1, e2, e3 = e1 + w[0], e2 + w[1], e3 + w[2]
         x = self.t1(x) + e3
         x = self.t2(x) + e2
         x = self.t3(x) + e1
-        return self.out(self.t4(x))
+        h = self.t4(x)
+        if not self.attention:
+            return self.out(h)
+        y = self.out[0](h)
+        return torch.tanh(y[:, :3]), y[:, 3:4]
 
 
 class GCGANGenerator(nn.Module):
@@ -101,17 +112,39 @@ class GCGANGenerator(nn.Module):
     ``forward(img, lmk)``: img Bx3x64x64 in [-1,1], lmk Bx136 in [-1,1] -> img_hat Bx3x64x64.
     """
 
-    def __init__(self, width: float = 1.0):
+    def __init__(self, width: float = 1.0, warp_guided: bool = False):
         super().__init__()
         self.width = width
+        self.warp_guided = warp_guided
         self.g_enc = GCGANImageEncoder(width)
-        self.g_dec = GCGANDecoder(width)
+        self.g_dec = GCGANDecoder(width, attention=warp_guided)
         self.l_enc = LandmarkEncoder(width)
         self.l_dec = LandmarkDecoder(width)
+        if warp_guided:
+            from .warpguided import WarpEncoder
 
-    def forward(self, img: torch.Tensor, lmk: torch.Tensor) -> torch.Tensor:
+            self.w_enc = WarpEncoder((ch(64, width), ch(128, width), ch(256, width)))
+            with torch.no_grad():  # start from the warp: attention sigmoid(2) = 0.88 keeps the warped pixel
+                self.g_dec.out[0].bias[3].fill_(2.0)
+
+    def forward(self, img: torch.Tensor, lmk: torch.Tensor, warped: torch.Tensor | None = None,
+                hole: torch.Tensor | None = None, *, with_attention: bool = False):
+        """Paper mode: ``(img, lmk)``. Warp-guided: also ``warped`` Bx3x64x64 and ``hole`` Bx1x64x64;
+        returns the blend of the warped crop and the generated colour (and, with ``with_attention``,
+        the attention ``A`` Bx1x64x64: 1 = the warped pixel passes through)."""
         z_i, e1, e2, e3 = self.g_enc(img)
-        return self.g_dec(z_i, self.l_enc(lmk), e1, e2, e3)
+        return self.decode(z_i, self.l_enc(lmk), e1, e2, e3, warped, hole, with_attention=with_attention)
+
+    def decode(self, z_i, z_g, e1, e2, e3, warped=None, hole=None, *, with_attention: bool = False):
+        if not self.warp_guided:
+            return self.g_dec(z_i, z_g, e1, e2, e3)
+        from .warpguided import blend
+
+        if warped is None or hole is None:
+            raise ValueError("a warp-guided GC-GAN needs the warped crop and its hole mask")
+        colour, logit = self.g_dec(z_i, z_g, e1, e2, e3, self.w_enc(warped, hole))
+        out, a = blend(warped, colour, logit)
+        return (out, a) if with_attention else out
 
 
 class GCGANDiscriminator(nn.Module):
@@ -166,12 +199,12 @@ class GCGANDrive(nn.Module):
 
     def __init__(self, gen: GCGANGenerator):
         super().__init__()
-        self.l_enc = gen.l_enc
-        self.g_dec = gen.g_dec
+        self.gen = gen
 
     def forward(self, lmk: torch.Tensor, z_id: torch.Tensor, e1: torch.Tensor, e2: torch.Tensor,
-                e3: torch.Tensor) -> torch.Tensor:
-        return self.g_dec(z_id, self.l_enc(lmk), e1, e2, e3)
+                e3: torch.Tensor, warped: torch.Tensor | None = None, hole: torch.Tensor | None = None) -> torch.Tensor:
+        """Warp-guided generators also take ``warped`` 1x3x64x64 and ``hole`` 1x1x64x64."""
+        return self.gen.decode(z_id, self.gen.l_enc(lmk), e1, e2, e3, warped, hole)
 
     @staticmethod
     def input_shapes(width: float = 1.0) -> dict[str, tuple[int, ...]]:

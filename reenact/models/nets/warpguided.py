@@ -1,0 +1,59 @@
+"""Warp-guided generation: what the generators add to the mesh warp.
+
+A warp-guided generator reads, besides its paper's condition, the target crop moved by the mesh
+warp (``warped``, Bx3xRxR in [-1,1]) and the warp's hole mask (``hole``, Bx1xRxR in [0,1]: pixels
+with no source texture, the inside of an opened mouth). A small encoder turns the two into
+features added to the generator's own skip features, and the generator predicts a colour image
+and an attention logit. The output blends the two (as GANimation and Cascade EF-GAN do):
+
+    A = sigmoid(logit);  out = A * warped + (1 - A) * colour
+
+so identity passes through wherever the warp is right and the network spends its capacity where
+it is not (teeth, eyelids, creases, the warp's own errors). The attention regularisers of the
+recipes keep A from collapsing to "all warp" or "all generated".
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .common import conv_block
+
+
+class WarpEncoder(nn.Module):
+    """[warped ‖ hole] (4 channels) -> features at 1/2, 1/4, 1/8 ... of the crop, ``channels`` each
+    (one C5 s2 BN ReLU per scale, like the generators' own encoders)."""
+
+    def __init__(self, channels: Sequence[int], in_ch: int = 4):
+        super().__init__()
+        blocks, c_in = [], in_ch
+        for c in channels:
+            blocks.append(conv_block(c_in, c, 5, 2))
+            c_in = c
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, warped: torch.Tensor, hole: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        x = torch.cat([warped, hole * 2.0 - 1.0], dim=1)
+        out = []
+        for b in self.blocks:
+            x = b(x)
+            out.append(x)
+        return tuple(out)
+
+
+def blend(warped: torch.Tensor, colour: torch.Tensor, logit: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(A * warped + (1 - A) * colour, A) with A = sigmoid(logit): 1 = the warped pixel passes through."""
+    a = torch.sigmoid(logit)
+    return a * warped + (1.0 - a) * colour, a
+
+
+def attention_losses(a: torch.Tensor, hole: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sparsity, smoothness) of an attention map ``A`` Bx1xRxR (GANimation's regularisers, with
+    A = 1 meaning "keep the warp"): the mean share of generated pixels outside the hole (so the
+    network generates only where it must), and the total variation of A."""
+    gen = (1.0 - a) * (1.0 - hole)
+    sparsity = gen.mean()
+    tv = (a[..., 1:, :] - a[..., :-1, :]).abs().mean() + (a[..., :, 1:] - a[..., :, :-1]).abs().mean()
+    return sparsity, tv

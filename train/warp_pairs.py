@@ -1,0 +1,118 @@
+"""Self-supervised warp pairs for the warp-guided generators (as first-order motion trains).
+
+A pair is two frames u, v of one clip. In u's aligned crop (u plays the target photo):
+
+* ``target``: frame u's crop, what the per-target engine encodes;
+* ``warped``: u's crop moved by the mesh warp to v's mesh (both meshes mapped into u's crop), with
+  ``hole``, the warp's hole mask (where v opens a mouth u shows closed);
+* ``truth``: frame v in u's crop (v's own crop re-aligned by the similarity between the two);
+* ``lmk68``: v's 68 points in u's crop pixels (the landmark models' condition), and v's labels,
+  AUs and blendshapes for the other conditions.
+
+The generator learns to turn ``warped`` into ``truth``: to keep what the warp got right and to
+paint what it cannot show. Nothing beyond the prepared dataset's tracking is needed. The warp is
+the runtime's own (``reenact.geometry.warp``), so training and inference see the same inputs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from reenact.errors import ReenactError
+from reenact.geometry import apply_affine, to_ibug68
+from reenact.geometry.warp import backward_map, extend_mesh, hole_mask, remap
+
+from .data import TrainData
+from .dataset import Dataset
+
+
+@dataclass
+class WarpBatch:
+    """target / warped / truth: [B,3,R,R] in [-1,1]; hole: [B,1,R,R] in [0,1]; lmk68: [B,68,2] crop px
+    (v in u's crop); label [B] int64, aus [B,17], blend [B,52]: frame v's; a, b: [B] the pair's rows."""
+
+    target: torch.Tensor
+    warped: torch.Tensor
+    hole: torch.Tensor
+    truth: torch.Tensor
+    lmk68: torch.Tensor
+    label: torch.Tensor
+    aus: torch.Tensor
+    blend: torch.Tensor
+    a: torch.Tensor
+    b: torch.Tensor
+
+
+def _h(M: np.ndarray) -> np.ndarray:
+    return np.vstack([np.asarray(M, np.float64), [0.0, 0.0, 1.0]])
+
+
+class WarpPairs:
+    """Pairs of frames of one clip and their warps, for one split of a dataset (``TrainData``)."""
+
+    def __init__(self, data: TrainData, ds: Dataset):
+        rows = np.asarray(data.rows)
+        self.data = data
+        self.size = data.size
+        self.mesh = np.asarray(ds.landmarks[rows][:, :, :2], np.float64)
+        self.M = np.asarray(ds[f"affine_{data.size}"][rows], np.float64)
+        self.crops = data.img.permute(0, 2, 3, 1).cpu().numpy()  # [N,R,R,3] uint8
+        clip = np.asarray(ds["clip"])[rows]
+        self.groups = [np.flatnonzero(clip == c) for c in np.unique(clip)]
+        self.groups = [g for g in self.groups if len(g) >= 2]
+        if not self.groups:
+            raise ReenactError("warp-guided training needs clips with at least two frames")
+        self.step = 1 if self.size <= 64 else 2
+
+    def sample(self, n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` pairs (u, v) of distinct frames of one clip (clips drawn uniformly)."""
+        gi = torch.randint(len(self.groups), (n,), generator=g).tolist()
+        a, b = [], []
+        for k in gi:
+            grp = self.groups[k]
+            i, j = torch.randperm(len(grp), generator=g)[:2].tolist()
+            a.append(int(grp[i]))
+            b.append(int(grp[j]))
+        return torch.tensor(a), torch.tensor(b)
+
+    def partners(self, index: torch.Tensor, offset: int = 7) -> torch.Tensor:
+        """For each frame, the frame ``offset`` places later in its own clip (wrapping): fixed pairs
+        for sample grids."""
+        out = []
+        for i in index.tolist():
+            grp = next(g for g in self.groups if i in g)
+            k = int(np.flatnonzero(grp == i)[0])
+            out.append(int(grp[(k + offset) % len(grp)]))
+        return torch.tensor(out)
+
+    def one(self, u: int, v: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(warped [R,R,3] uint8, hole [R,R] float32, truth [R,R,3] uint8, lmk68 [68,2]) of the pair (u, v)."""
+        R = self.size
+        Mu = self.M[u]
+        src = apply_affine(Mu, self.mesh[u])
+        dst = apply_affine(Mu, self.mesh[v])
+        s, d = extend_mesh(src, dst)
+        mx, my = backward_map(s, d, (R, R), (0, 0), self.step)
+        warped = remap(self.crops[u], mx, my)
+        hole = hole_mask(src, dst, (R, R))
+        T = (_h(Mu) @ np.linalg.inv(_h(self.M[v])))[:2]  # v's crop -> u's crop
+        truth = cv2.warpAffine(self.crops[v], T, (R, R), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        lmk = apply_affine(Mu, to_ibug68(self.mesh[v]))
+        return warped, hole, truth, lmk.astype(np.float32)
+
+    def batch(self, a: torch.Tensor, b: torch.Tensor) -> WarpBatch:
+        parts = [self.one(int(u), int(v)) for u, v in zip(a.tolist(), b.tolist())]
+        dev = self.data.device
+
+        def img(x):
+            return torch.from_numpy(np.stack(x)).permute(0, 3, 1, 2).float().to(dev) * (2.0 / 255.0) - 1.0
+
+        bu, bv = self.data.batch(a), self.data.batch(b)
+        return WarpBatch(
+            target=bu.img, warped=img([p[0] for p in parts]),
+            hole=torch.from_numpy(np.stack([p[1] for p in parts]))[:, None].to(dev),
+            truth=img([p[2] for p in parts]), lmk68=torch.from_numpy(np.stack([p[3] for p in parts])).to(dev),
+            label=bv.label, aus=bv.aus, blend=bv.blend, a=a, b=b)
