@@ -15,7 +15,6 @@ its own session: its target, calibration and smoothing state are not shared with
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
@@ -531,23 +530,18 @@ def launch(cfg: DemoConfig | None = None, *, host: str = "127.0.0.1", port: int 
     return page
 
 
-def config_from_args(args: argparse.Namespace) -> DemoConfig:
+def config_from_args(args) -> DemoConfig:
+    """``DemoConfig`` from ``reenact demo``'s options (``reenact.commands.demo.DemoOptions``)."""
     return DemoConfig(model=args.model, backend=args.backend, checkpoint=args.checkpoint, width=args.width,
                       max_streams=args.max_streams, stream_limit_s=args.time_limit,
                       default_target=args.target)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from reenact.commands.demo import add_arguments, run
+    """``python -m reenact.demo.app [OPTIONS]`` = ``reenact demo [OPTIONS]``."""
+    from reenact.cli import main as cli_main
 
-    p = argparse.ArgumentParser(prog="python demo/app.py", description=__doc__.split("\n")[0])
-    add_arguments(p)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return run(p.parse_args(argv))
-    except ReenactError as e:
-        print(f"demo: error: {e}", file=sys.stderr)
-        return 2
+    return cli_main(["demo", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

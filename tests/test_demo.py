@@ -5,7 +5,6 @@ the plumbing (sessions, videos, messages), not the picture quality.
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import subprocess
 import sys
@@ -193,17 +192,19 @@ def test_handler_messages(tmp_path):
 
 def test_command_line():
     import reenact.commands.demo as cmd
-    from reenact.cli import COMMANDS
+    from reenact.cli import COMMANDS, _load_commands, parse
 
+    _load_commands()
     assert COMMANDS["demo"].run is cmd.run
-    p = argparse.ArgumentParser()
-    cmd.add_arguments(p)
-    a = p.parse_args(["--host", "0.0.0.0", "--port", "8080", "--share", "--model", "exprgan",
-                      "--max-streams", "2", "--time-limit", "60"])
-    from reenact.demo.app import config_from_args
+    a = parse("demo", ["--host", "0.0.0.0", "--port", "8080", "--share", "--model", "exprgan",
+                       "--max-streams", "2", "--time-limit", "60"])
+    from reenact.demo.app import DemoConfig, config_from_args
 
     cfg = config_from_args(a)
     assert (cfg.model, cfg.max_streams, cfg.stream_limit_s) == ("exprgan", 2, 60)
-    out = subprocess.run([sys.executable, str(REPO / "demo" / "app.py"), "--help"], capture_output=True,
+    # the command's defaults are DemoConfig's
+    d, c = DemoConfig(), config_from_args(parse("demo", []))
+    assert (c.model, c.backend, c.max_streams, c.stream_limit_s) == (d.model, d.backend, d.max_streams, d.stream_limit_s)
+    out = subprocess.run([sys.executable, "-m", "reenact.demo.app", "--help"], capture_output=True,
                          text=True, timeout=60, cwd="/")
     assert out.returncode == 0 and "--max-streams" in out.stdout, out.stderr

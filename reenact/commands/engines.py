@@ -1,28 +1,33 @@
 """``reenact engines build [MODEL...]``: export ONNX, check parity and build TensorRT engines into the cache."""
 from __future__ import annotations
 
-import argparse
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
-from ..cli import Command, register, width_type
+import tyro
+
+from ..choices import ModelName, Precision
+from ..cli import Command, CommandOptions, Range, register
 
 log = logging.getLogger(__name__)
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..models import list_models
+@dataclass(kw_only=True)
+class EnginesBuildOptions(CommandOptions):
+    """``reenact engines build``."""
 
-    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    b = sub.add_parser("build", help="build engines for models (default: all)")
-    b.add_argument("models", nargs="*", metavar="MODEL", help=f"models to build ({', '.join(list_models())})")
-    b.add_argument("--checkpoint", type=Path, action="append",
-                   help="trained weights (checkpoint file or run folder); repeat for several models (default: "
-                        "the weights shipped with the package, where a model has them)")
-    b.add_argument("--width", type=width_type(), default=None,
-                   help="without a checkpoint: build untrained networks of this width (for testing builds)")
-    b.add_argument("--precision", choices=("fp16", "fp32"), default="fp16")
-    b.add_argument("--cache", type=Path, help="engine cache folder (default: the user cache)")
+    models: Annotated[tuple[ModelName, ...], tyro.conf.Positional, tyro.conf.arg(metavar="MODEL")] = ()
+    """models to build (default: every model that has weights)"""
+    checkpoint: Annotated[tuple[Path, ...], tyro.conf.UseAppendAction] = ()
+    """trained weights (checkpoint file or run folder); repeat for several models (default: the weights shipped with the package, where a model has them)"""
+    width: Annotated[float | None, Range(0, 4, lo_open=True)] = None
+    """without a checkpoint: build untrained networks of this width, in (0, 4] (for testing builds)"""
+    precision: Precision = "fp16"
+    """engine precision"""
+    cache: Path | None = None
+    """engine cache folder (default: the user cache)"""
 
 
 def default_weights(model_id: str) -> Path | None:
@@ -31,7 +36,7 @@ def default_weights(model_id: str) -> Path | None:
     return p if p.is_file() and p.with_suffix(".json").is_file() else None
 
 
-def run(a: argparse.Namespace) -> int:
+def run(a: EnginesBuildOptions) -> int:
     import time
 
     from tqdm import tqdm
@@ -45,10 +50,7 @@ def run(a: argparse.Namespace) -> int:
     from ..models.weights import load_model
     from ..utils import check_output
 
-    wanted = list(dict.fromkeys(a.models))
-    unknown = set(wanted) - set(list_models())
-    if unknown:
-        raise ReenactError(f"unknown model(s) {sorted(unknown)}; available: {', '.join(list_models())}")
+    wanted = list(dict.fromkeys(a.models))  # names are checked by the parser (reenact.choices)
     if a.cache is not None:
         check_output(a.cache, flag="--cache", kind="dir",
                      inputs={f"--checkpoint {ck}": ck for ck in a.checkpoint or []})
@@ -98,7 +100,7 @@ def run(a: argparse.Namespace) -> int:
     return 0
 
 
-register(Command("engines", "Export ONNX and build TensorRT engines (cached, keyed by weights, shapes, GPU).",
-                 add_arguments, run,
+register(Command("engines build", "Export ONNX and build TensorRT engines (cached, keyed by weights, shapes, GPU).",
+                 EnginesBuildOptions, run,
                  "examples:\n  reenact engines build gcgan --checkpoint runs/00003-gcgan\n"
                  "  reenact engines build --width 0.25        # untrained networks: checks that every model builds"))

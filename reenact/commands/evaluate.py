@@ -1,69 +1,58 @@
 """``reenact eval``: measure how well a model transfers expression and keeps identity (CPU)."""
 from __future__ import annotations
 
-import argparse
 import contextlib
 import math
-import shutil
 import shlex
+import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from ..cli import Command, register
+import tyro
+
+from ..choices import BackendName, ModelName, PasteMode
+from ..cli import Command, CommandOptions, Range, register
 from ..errors import ReenactError
-from ..io.video import is_video_path
 
 
-def _positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 2:
-        raise argparse.ArgumentTypeError(f"--max-frames must be an integer >= 2, got {text!r}")
-    return n
+@dataclass(kw_only=True)
+class EvalOptions(CommandOptions):
+    """``reenact eval``."""
+
+    model: ModelName
+    """model to evaluate"""
+    driver: Path | None = None
+    """driver video (required unless --target is a video)"""
+    target: Path | None = None
+    """target photo, or a video: its first frame is the target; the same video as --driver (or no --driver) means self-reenactment"""
+    self_reenact: Annotated[bool, tyro.conf.arg(name="self"), tyro.conf.FlagCreatePairsOff] = False
+    """self-reenactment: the driver's first frame is the target, so every frame has a ground truth (PSNR / SSIM / L1)"""
+    out: Path = Path("report")
+    """report folder"""
+    checkpoint: Path | None = None
+    """trained weights (default: the weights shipped for --model)"""
+    width: Annotated[float | None, Range(0, 4, lo_open=True)] = None
+    """width of an untrained model, in (0, 4] (testing the pipeline only)"""
+    backend: BackendName = "pytorch"
+    """inference backend"""
+    max_frames: Annotated[int | None, Range(2)] = None
+    """evaluate only the first N frames"""
+    paste: PasteMode = "warp"
+    """warp: the photo moved by the mesh warp plus the generator's residual, as `reenact run` shows it; replace: the generated face alone (paper mode)"""
+    pose: bool = True
+    """follow the driver's head turn"""
+    gaze: bool = True
+    """follow the driver's eye movements"""
+    identity: bool = True
+    """dlib identity distances (they need pip install "reenact[eval]")"""
 
 
-def _width(text: str) -> float:
-    try:
-        w = float(text)
-    except ValueError:
-        w = -1.0
-    if not 0 < w <= 4:
-        raise argparse.ArgumentTypeError(f"--width must be a number in (0, 4], got {text!r}")
-    return w
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..models import list_models
-
-    p.add_argument("--model", required=True, choices=list_models(), help="model to evaluate")
-    p.add_argument("--driver", type=Path, help="driver video (required unless --target is a video)")
-    p.add_argument("--target", type=Path,
-                   help="target photo, or a video: its first frame is the target; the same video as --driver (or "
-                        "no --driver) means self-reenactment")
-    p.add_argument("--self", dest="self_reenact", action="store_true",
-                   help="self-reenactment: the driver's first frame is the target, so every frame has a ground "
-                        "truth (PSNR / SSIM / L1)")
-    p.add_argument("--out", type=Path, default=Path("report"), help="report folder (default: report/)")
-    p.add_argument("--checkpoint", type=Path, help="trained weights (default: the weights shipped for --model)")
-    p.add_argument("--width", type=_width, help="width of an untrained model (testing the pipeline only)")
-    p.add_argument("--backend", default="pytorch", help="inference backend (default: pytorch)")
-    p.add_argument("--max-frames", type=_positive_int, help="evaluate only the first N frames")
-    p.add_argument("--paste", default="warp", choices=["warp", "replace"],
-                   help="warp (default): the photo moved by the mesh warp plus the generator's residual, as "
-                        "`reenact run` shows it; replace: the generated face alone (paper mode)")
-    p.add_argument("--pose", action=argparse.BooleanOptionalAction, default=True,
-                   help="follow the driver's head turn (default on)")
-    p.add_argument("--gaze", action=argparse.BooleanOptionalAction, default=True,
-                   help="follow the driver's eye movements (default on)")
-    p.add_argument("--no-identity", action="store_true",
-                   help="skip the dlib identity distances (they need pip install \"reenact[eval]\")")
-
-
-def _inputs(a: argparse.Namespace) -> tuple[Path, Path | None]:
+def _inputs(a: EvalOptions) -> tuple[Path, Path | None]:
     """(driver video, target or None for self-reenactment)."""
+    from ..io.video import is_video_path
+
     if a.driver is None:
         if a.target is not None and is_video_path(a.target):
             return a.target, None
@@ -140,7 +129,7 @@ def _report_or_nothing(out: Path):
         raise
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: EvalOptions) -> int:
     from ..eval.protocol import evaluate
 
     driver, target = _inputs(args)
@@ -151,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     command = "reenact " + " ".join(shlex.quote(x) for x in sys.argv[1:]) if sys.argv[1:] else "reenact eval"
     with _report_or_nothing(args.out):
         ev = evaluate(args.model, driver, target, args.out, checkpoint=args.checkpoint, backend=args.backend,
-                      width=args.width, max_frames=args.max_frames, progress=True, identity=not args.no_identity,
+                      width=args.width, max_frames=args.max_frames, progress=True, identity=args.identity,
                       command=command, options={"paste": args.paste, "pose": args.pose, "gaze": args.gaze})
     s = ev.summary
     mode = "self-reenactment" if s["self_reenactment"] else "cross-reenactment"
@@ -163,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
 
 register(Command(
     "eval", "Evaluate a model: expression transfer, identity, temporal stability; self-reenactment PSNR/SSIM.",
-    add_arguments, run,
+    EvalOptions, run,
     "examples:\n"
     "  reenact eval --model warp --driver clip.mp4 --self --out report/\n"
     "  reenact eval --model gcgan --driver clip.mp4 --self --paste replace   # the generator alone (paper mode)\n"

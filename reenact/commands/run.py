@@ -1,63 +1,74 @@
 """``reenact run``: drive a target photo from a webcam, a video, images or a script."""
 from __future__ import annotations
 
-import argparse
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
-from ..cli import Command, number_in, register, width_type
+import tyro
+
+from ..choices import DEFAULT_MODEL, MAX_FPS, BackendName, ModelName, PasteMode
+from ..cli import Command, CommandOptions, Range, register
 from ..errors import NoFaceError, ReenactError
-from ..models import list_models
-from ..runtime import DEFAULT_MODEL, Reenactor, RuntimeOptions
-from ..runtime.io import MAX_FPS, open_sink, open_source
-from ..runtime.pipeline import run_pipeline
-from ..runtime.scripts import SCRIPTS
 
 log = logging.getLogger(__name__)
 
 DEFAULT_OUT = "reenact-out.mp4"
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--target", help="target photo (default: the built-in public-domain astronaut photo)")
-    p.add_argument("--driver", default="script:demo",
-                   help="webcam[:N], a video file, a folder of images, or script:NAME "
-                        f"({', '.join(SCRIPTS)}); default script:demo")
-    p.add_argument("--model", default=DEFAULT_MODEL, choices=list_models(), help=f"default {DEFAULT_MODEL}")
-    p.add_argument("--backend", default="auto", choices=["auto", "pytorch", "onnxruntime", "tensorrt"])
-    p.add_argument("--out", default=None, help=f"output: a video file (default {DEFAULT_OUT}), window, "
-                                               "virtualcam or none")
-    p.add_argument("--checkpoint", help="trained weights: a run folder or step-N.safetensors (default: the "
-                                        "weights shipped with the package)")
-    p.add_argument("--width", type=width_type(), help="run an untrained network of this width, in (0, 4] (for testing)")
-    p.add_argument("--stats", help="write per-frame stage times and latency as JSON")
-    p.add_argument("--face-index", type=number_in("--face-index", 0, float("inf"), integer=True), default=None, help="driver face to follow, 0 = largest")
-    p.add_argument("--target-face", type=number_in("--target-face", 0, float("inf"), integer=True), default=None, help="face of the target photo to animate, 0 = largest")
-    p.add_argument("--intensity", type=float, default=1.0, help="expression gain (default 1)")
-    p.add_argument("--smoothing", type=float, default=1.0, help="smoothing strength, 0 = off (default 1)")
-    p.add_argument("--calibrate", type=float, default=1.0, metavar="SECONDS",
-                   help="seconds of neutral driver at the start used as its reference (default 1)")
-    p.add_argument("--paste", default="warp", choices=["warp", "replace"],
-                   help="warp (default): the photo moved by the mesh warp at full resolution, plus what the "
-                        "generator adds to the face; replace: the generated face itself, pasted into the unmoved "
-                        "photo (research comparisons)")
-    p.add_argument("--pose", action=argparse.BooleanOptionalAction, default=True,
-                   help="follow the driver's head turn (roll fully, yaw and pitch eased to 25 degrees; default on)")
-    p.add_argument("--gaze", action=argparse.BooleanOptionalAction, default=True,
-                   help="follow the driver's eye movements (default on)")
-    p.add_argument("--color-match", action="store_true", help="with --paste replace: match the generated face's "
-                                                              "colours to the photo")
-    p.add_argument("--fps", type=number_in("--fps", 0, MAX_FPS, lo_open=True),
-                   help=f"frame rate for image folders and scripts, in (0, {MAX_FPS:g}] (default 25)")
-    p.add_argument("--device", help="torch device for the pytorch backend (cpu, cuda)")
-    p.add_argument("--face-model", type=Path, help="path to face_landmarker.task")
-    p.add_argument("--no-progress", action="store_true")
+@dataclass(kw_only=True)
+class RunOptions(CommandOptions):
+    """``reenact run``. The runtime knobs (intensity ... gaze) have ``RuntimeOptions``' defaults."""
+
+    target: str | None = None
+    """target photo (default: the built-in public-domain astronaut photo)"""
+    driver: str = "script:demo"
+    """webcam[:N], a video file, a folder of images, or script:NAME (demo, emotions, talk, blink)"""
+    model: ModelName = DEFAULT_MODEL
+    """the generator; warp: the mesh warp alone, no network"""
+    backend: BackendName = "auto"
+    """inference backend"""
+    out: str | None = None
+    """output: a video file (default reenact-out.mp4), window, virtualcam or none"""
+    checkpoint: str | None = None
+    """trained weights: a run folder or step-N.safetensors (default: the weights shipped with the package)"""
+    width: Annotated[float | None, Range(0, 4, lo_open=True)] = None
+    """run an untrained network of this width, in (0, 4] (for testing)"""
+    stats: str | None = None
+    """write per-frame stage times and latency as JSON"""
+    face_index: Annotated[int | None, Range(0)] = None
+    """driver face to follow, 0 = largest"""
+    target_face: Annotated[int | None, Range(0)] = None
+    """face of the target photo to animate, 0 = largest"""
+    intensity: Annotated[float, Range(0, 3)] = 1.0
+    """expression gain, in [0, 3]"""
+    smoothing: Annotated[float, Range(0, 5)] = 1.0
+    """smoothing strength, 0 = off, in [0, 5]"""
+    calibrate: Annotated[float, Range(0), tyro.conf.arg(metavar="SECONDS")] = 1.0
+    """seconds of neutral driver at the start used as its reference"""
+    paste: PasteMode = "warp"
+    """warp: the photo moved by the mesh warp at full resolution, plus what the generator adds to the face; replace: the generated face itself, pasted into the unmoved photo (research comparisons)"""
+    pose: bool = True
+    """follow the driver's head turn (roll fully, yaw and pitch eased to 25 degrees)"""
+    gaze: bool = True
+    """follow the driver's eye movements"""
+    color_match: Annotated[bool, tyro.conf.FlagCreatePairsOff] = False
+    """with --paste replace: match the generated face's colours to the photo"""
+    fps: Annotated[float | None, Range(0, MAX_FPS, lo_open=True)] = None
+    """frame rate for image folders and scripts, in (0, 240] (default 25)"""
+    device: str | None = None
+    """torch device for the pytorch backend (cpu, cuda)"""
+    face_model: Path | None = None
+    """path to face_landmarker.task"""
+    progress: bool = True
+    """show a progress bar"""
 
 
 _NOT_FILES = ("none", "", "window", "screen", "virtualcam")
 
 
-def _check_outputs(a: argparse.Namespace) -> None:
+def _check_outputs(a: RunOptions) -> None:
     """Refuse --out / --stats before anything starts: unwritable, the wrong kind, or an input."""
     from ..io.video import WRITABLE_VIDEO_EXTENSIONS
     from ..utils import check_output
@@ -98,7 +109,11 @@ def _scriptable(model) -> bool:
     return bool(torch.as_tensor(bc).abs().sum() > 0)
 
 
-def run(a: argparse.Namespace) -> int:
+def run(a: RunOptions) -> int:
+    from ..runtime import Reenactor, RuntimeOptions
+    from ..runtime.io import open_sink, open_source
+    from ..runtime.pipeline import run_pipeline
+
     if a.face_model:
         from ..tracking.model_file import set_face_model
 
@@ -107,7 +122,6 @@ def run(a: argparse.Namespace) -> int:
     opts = RuntimeOptions(intensity=a.intensity, smoothing=a.smoothing, calib_s=a.calibrate,
                           face_index=a.face_index, color_match=a.color_match, paste=a.paste,
                           pose=a.pose, gaze=a.gaze)
-    opts.validate()
     source = open_source(a.driver, fps=a.fps)  # fails early on a missing webcam or unreadable file
     try:
         _check_calibration(source, a.calibrate)
@@ -138,7 +152,7 @@ def run(a: argparse.Namespace) -> int:
     log.info("target %dx%d, model %s (%s weights), backend %s, driver %s -> %s", w, h, r.model.model_id,
              r.weights, r.backend.name, source.description, pipeline_sink.description)
     try:
-        stats = run_pipeline(r, source, pipeline_sink, stats_path=a.stats, progress=not a.no_progress)
+        stats = run_pipeline(r, source, pipeline_sink, stats_path=a.stats, progress=a.progress)
     finally:
         source.close()
         r.close()
@@ -152,8 +166,8 @@ def run(a: argparse.Namespace) -> int:
     return 0
 
 
-register(Command("run", "drive a target photo's expression from a webcam, video, images or a script",
-                 add_arguments, run,
+register(Command("run", "Drive a target photo's expression from a webcam, video, images or a script.",
+                 RunOptions, run,
                  examples="examples:\n"
                           "  reenact run                                  # built-in photo + script -> reenact-out.mp4\n"
                           "  reenact run --target me.jpg --driver webcam --out window\n"

@@ -1,27 +1,45 @@
 """``reenact track``: track every frame of a video, photo or image folder; save arrays and a preview."""
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Annotated, Iterator
 
-import numpy as np
-from tqdm import tqdm
+import tyro
 
-from ..assets import default_target_path
-from ..cli import Command, register
+from ..cli import Command, CommandOptions, Range, register
 from ..errors import InputFileError, ReenactError
-from ..io.images import IMAGE_EXTENSIONS, is_image_path, load_image, save_image
-from ..io.video import WRITABLE_VIDEO_EXTENSIONS, VideoReader, VideoWriter, is_video_path, list_images
-from ..utils import check_output
-from ..tracking import FaceTracker, FrameTracking
-from ..tracking.draw import draw_tracking
-from ..tracking.tracks import TrackSequence
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..tracking.tracks import TrackSequence
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(kw_only=True)
+class TrackCommand(CommandOptions):
+    """``reenact track`` as typed; ``resolve()`` turns it into ``TrackOptions``."""
+
+    input: tyro.conf.Positional[Path | None] = None
+    """video file, photo or folder of images (default: the built-in target photo)"""
+    out: Path | None = None
+    """output arrays, .npz (default: INPUT_STEM.tracks.npz)"""
+    preview: Path | None = None
+    """write an overlay preview: .mp4 for videos and folders, .png/.jpg for a photo"""
+    face_model: Path | None = None
+    """path to face_landmarker.task"""
+    max_faces: Annotated[int, Range(1)] = 1
+    """faces tracked per frame (photos: at least 8)"""
+    face_index: Annotated[int, Range(0)] = 0
+    """face stored in the arrays, 0 = largest"""
+
+    def check(self) -> None:
+        if self.face_index >= self.max_faces:
+            raise ReenactError(f"--face-index must be in [0, --max-faces) = [0, {self.max_faces}), got {self.face_index}")
 
 
 @dataclass(frozen=True)
@@ -34,14 +52,16 @@ class TrackOptions:
     face_index: int             # which face (0 = largest) goes into the arrays
 
     @classmethod
-    def from_args(cls, a: argparse.Namespace) -> TrackOptions:
-        if a.max_faces < 1:
-            raise ReenactError(f"--max-faces must be >= 1, got {a.max_faces}")
-        if not 0 <= a.face_index < a.max_faces:
-            raise ReenactError(f"--face-index must be in [0, --max-faces) = [0, {a.max_faces}), got {a.face_index}")
-        inp = Path(a.input) if a.input else default_target_path()
-        out = Path(a.out) if a.out else Path(f"{inp.stem}.tracks.npz")
-        preview = Path(a.preview) if a.preview else None
+    def resolve(cls, a: TrackCommand) -> TrackOptions:
+        """Defaults filled in and outputs checked (writable, not an input, the right kind)."""
+        from ..assets import default_target_path
+        from ..io.images import IMAGE_EXTENSIONS, is_image_path
+        from ..io.video import WRITABLE_VIDEO_EXTENSIONS
+        from ..utils import check_output
+
+        inp = a.input if a.input else default_target_path()
+        out = a.out if a.out else Path(f"{inp.stem}.tracks.npz")
+        preview = a.preview
         check_output(out, inputs={"input": inp})
         if preview is not None:
             photo = inp.is_file() and is_image_path(inp)
@@ -53,16 +73,6 @@ class TrackOptions:
         return cls(inp, out, preview, a.face_model, a.max_faces, a.face_index)
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("input", nargs="?", help="video file, photo or folder of images (default: the built-in "
-                                            "target photo)")
-    p.add_argument("--out", help="output arrays, .npz (default: INPUT_STEM.tracks.npz)")
-    p.add_argument("--preview", help="write an overlay preview: .mp4 for videos and folders, .png/.jpg for a photo")
-    p.add_argument("--face-model", type=Path, help="path to face_landmarker.task")
-    p.add_argument("--max-faces", type=int, default=1, help="faces tracked per frame (default 1; photos: 8)")
-    p.add_argument("--face-index", type=int, default=0, help="face stored in the arrays, 0 = largest")
-
-
 @dataclass(frozen=True)
 class _Item:
     t: float
@@ -71,6 +81,9 @@ class _Item:
 
 def _frames(opts: TrackOptions) -> tuple[str, int | None, float, Iterator[_Item]]:
     """(kind, frame count if known, fps, items) for the input."""
+    from ..io.images import is_image_path, load_image
+    from ..io.video import VideoReader, is_video_path, list_images
+
     src = opts.input
     if src.is_dir():
         files = list_images(src)
@@ -91,6 +104,15 @@ def _frames(opts: TrackOptions) -> tuple[str, int | None, float, Iterator[_Item]
 
 
 def track(opts: TrackOptions) -> TrackSequence:
+    import numpy as np
+    from tqdm import tqdm
+
+    from ..io.images import save_image
+    from ..io.video import VideoWriter
+    from ..tracking import FaceTracker, FrameTracking
+    from ..tracking.draw import draw_tracking
+    from ..tracking.tracks import TrackSequence
+
     kind, total, fps, items = _frames(opts)
     mode = "image" if kind == "photo" else "video"
     max_faces = max(opts.max_faces, 8) if kind == "photo" else opts.max_faces
@@ -130,13 +152,13 @@ def track(opts: TrackOptions) -> TrackSequence:
     return seq
 
 
-def run(args: argparse.Namespace) -> int:
-    track(TrackOptions.from_args(args))
+def run(args: TrackCommand) -> int:
+    track(TrackOptions.resolve(args))
     return 0
 
 
 register(Command("track", "Track faces in a video, photo or image folder (MediaPipe, 478 points, 52 blendshapes).",
-                 add_arguments, run,
+                 TrackCommand, run,
                  "examples:\n  reenact track                       # the built-in photo\n"
                  "  reenact track clip.mp4 --out clip.npz --preview overlay.mp4\n"
                  "  reenact track group.jpg --max-faces 8 --preview group-overlay.png"))

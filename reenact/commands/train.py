@@ -1,16 +1,23 @@
 """``reenact train MODEL --data DATASET``: train one of the five models (also under torchrun)."""
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
-from ..cli import Command, register
+import tyro
+
+from ..choices import ModelName
+from ..cli import Command, CommandOptions, Range, register
 from ..errors import ReenactError
+from ..train.config import TrainOptions  # dataclasses only: cheap
+
+_D = TrainOptions(model="", data="")  # the defaults live in TrainOptions, once
 
 
-def _kv(items: list[str] | None) -> dict:
+def _kv(items: tuple[str, ...] | list[str] | None) -> dict:
     out = {}
     for it in items or []:
         if "=" not in it or not it.split("=", 1)[0].strip():
@@ -24,29 +31,46 @@ def _kv(items: list[str] | None) -> dict:
     return out
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..models import list_models
+@dataclass(kw_only=True)
+class TrainCommand(CommandOptions):
+    """``reenact train`` as typed; ``options_from_args`` turns it into ``TrainOptions``."""
 
-    p.add_argument("model", choices=list_models(), help="model to train")
-    p.add_argument("--data", required=True, help="dataset folder made by 'reenact prepare'")
-    p.add_argument("--steps", type=int, default=10_000, help="generator steps (default 10000)")
-    p.add_argument("--config", type=Path, help="JSON file with 'model' and/or 'recipe' option objects")
-    p.add_argument("--width", type=float, help="width multiplier of the networks (default 1.0: the paper's sizes)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override a recipe option, e.g. --set batch=8 --set lr=1e-4 (repeatable)")
-    p.add_argument("--out", default="runs", help="parent folder of numbered run folders (default runs/)")
-    p.add_argument("--tag", default="", help="suffix of the run folder's name")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--no-amp", action="store_true", help="disable bf16 autocast on CUDA")
-    p.add_argument("--sample-every", type=int, default=500, help="sample grid every N steps (0: never)")
-    p.add_argument("--ckpt-every", type=int, default=1000, help="checkpoint every N steps")
-    p.add_argument("--log-every", type=int, default=50, help="TensorBoard scalars every N steps")
-    p.add_argument("--limit", type=int, help="train on the first N frames only")
-    p.add_argument("--vgg19", help="local torchvision VGG19 state dict for perceptual losses "
-                                   "(default: discriminator feature matching)")
-    p.add_argument("--resume", help="run folder or checkpoint to continue from")
-    p.add_argument("--dry-run", action="store_true", help="print the resolved options and exit")
+    model: tyro.conf.Positional[ModelName]
+    """model to train"""
+    data: str
+    """dataset folder made by 'reenact prepare'"""
+    steps: Annotated[int, Range(1)] = _D.steps
+    """generator steps"""
+    config: Path | None = None
+    """JSON file with 'model' and/or 'recipe' option objects"""
+    width: Annotated[float | None, Range(0, 4, lo_open=True)] = None
+    """width multiplier of the networks (default 1.0: the paper's sizes)"""
+    set: Annotated[tuple[str, ...], tyro.conf.UseAppendAction, tyro.conf.arg(metavar="KEY=VALUE")] = ()
+    """override a recipe option, e.g. --set batch=8 --set lr=1e-4 (repeatable)"""
+    out: str = _D.out
+    """parent folder of numbered run folders"""
+    tag: str = _D.tag
+    """suffix of the run folder's name"""
+    seed: int = _D.seed
+    """seed of the model's initialisation, batch sampling and noise"""
+    device: str = _D.device
+    """auto, cpu, cuda or cuda:N"""
+    amp: bool = _D.amp
+    """bf16 autocast on CUDA"""
+    sample_every: Annotated[int, Range(0)] = _D.sample_every
+    """sample grid every N steps (0: never)"""
+    ckpt_every: Annotated[int, Range(0)] = _D.ckpt_every
+    """checkpoint every N steps"""
+    log_every: Annotated[int, Range(0)] = _D.log_every
+    """TensorBoard scalars every N steps"""
+    limit: Annotated[int | None, Range(1)] = _D.limit
+    """train on the first N frames only"""
+    vgg19: str | None = _D.vgg19
+    """local torchvision VGG19 state dict for perceptual losses (default: discriminator feature matching)"""
+    resume: str | None = _D.resume
+    """run folder or checkpoint to continue from"""
+    dry_run: Annotated[bool, tyro.conf.FlagCreatePairsOff] = False
+    """print the resolved options, model config and recipe config, and exit"""
 
 
 def _config_file(path: Path) -> dict:
@@ -70,21 +94,29 @@ def _config_file(path: Path) -> dict:
     return cfg
 
 
-def options_from_args(a: argparse.Namespace):
-    from reenact.train.config import TrainOptions
-
+def options_from_args(a: TrainCommand) -> TrainOptions:
     cfg = _config_file(a.config) if a.config else {}
     model_opts = dict(cfg.get("model", {}))
     if a.width is not None:
         model_opts["width"] = a.width
     recipe_opts = {**cfg.get("recipe", {}), **_kv(a.set)}
     return TrainOptions(model=a.model, data=a.data, steps=a.steps, seed=a.seed, out=a.out, tag=a.tag,
-                        device=a.device, amp=not a.no_amp, limit=a.limit, sample_every=a.sample_every,
+                        device=a.device, amp=a.amp, limit=a.limit, sample_every=a.sample_every,
                         ckpt_every=a.ckpt_every, log_every=a.log_every, vgg19=a.vgg19, model_options=model_opts,
                         recipe_options=recipe_opts, resume=a.resume)
 
 
-def run(a: argparse.Namespace) -> int:
+def resolved_configs(opts: TrainOptions) -> dict:
+    """The model's and the recipe's configs with every default filled in (what the run will use)."""
+    from ..models.base import model_class
+    from ..train.recipe import recipe_class
+
+    model_cfg = model_class(opts.model).Config.from_dict(dict(opts.model_options))
+    recipe_cfg = recipe_class(opts.model).Config.from_dict(dict(opts.recipe_options))
+    return {"model_config": model_cfg.to_dict(), "recipe_config": recipe_cfg.to_dict()}
+
+
+def run(a: TrainCommand) -> int:
     opts = options_from_args(a)
     try:
         opts.validate()
@@ -96,10 +128,10 @@ def run(a: argparse.Namespace) -> int:
         check_output(a.out, kind="dir", inputs={"dataset (--data)": a.data, "--resume checkpoint": a.resume,
                                                 "--vgg19 file": a.vgg19, "--config file": a.config})
     if a.dry_run:
-        json.dump(opts.to_dict(), sys.stdout, indent=1)
+        json.dump({**opts.to_dict(), **resolved_configs(opts)}, sys.stdout, indent=1, default=str)
         print()
         return 0
-    from reenact.train.loop import Trainer
+    from ..train.loop import Trainer
 
     try:
         trainer = Trainer(opts)
@@ -117,7 +149,7 @@ def run(a: argparse.Namespace) -> int:
     return 0
 
 
-register(Command("train", "Train one of the five models on a prepared dataset.", add_arguments, run,
+register(Command("train", "Train one of the five models on a prepared dataset.", TrainCommand, run,
                  "examples:\n  reenact prepare clips/ --out data/faces\n"
                  "  reenact train gcgan --data data/faces --steps 20000\n"
                  "  reenact train cefgan --data data/faces --width 0.5 --set batch=8\n"
