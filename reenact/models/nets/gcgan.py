@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .common import LayerNorm2d, ch, conv, conv_block, fc_block, tconv_block
+from .common import ch, conv, conv_block, fc_block, tconv_block
 
 RES = 64
 N_LMK = 136
