@@ -109,6 +109,23 @@ def test_cache_rebuilds_after_weights_change_and_refuses_bad_files(tmp_path, cap
     assert "foreign" in caplog.text
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_cache_rebuilds_when_only_the_model_config_changes(tmp_path):
+    """Same weights, same shapes, another config (cefgan's mouth crop centre): a new engine, not the cached one."""
+    torch.manual_seed(0)
+    m1 = build_model("cefgan", width=0.125).eval()
+    m2 = build_model("cefgan", width=0.125, mouth_center=(90, 64)).eval()
+    m2.load_state_dict(m1.state_dict())
+    spec1, spec2 = m1.engines()[-1], m2.engines()[-1]
+    assert weights_hash(spec1.build()) == weights_hash(spec2.build())
+    cache = EngineCache(tmp_path)
+    first = build_engine(m1, spec1, cache=cache, precision="fp32")
+    second = build_engine(m2, spec2, cache=cache, precision="fp32")
+    assert not second.cached and second.path != first.path
+    assert build_engine(m2, spec2, cache=cache, precision="fp32").cached
+
+
 def test_weights_hash_tracks_weights():
     m = _model("gcgan")
     spec = m.engines()[-1]
