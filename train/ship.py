@@ -5,8 +5,9 @@
 
 Writes ``<model>.safetensors`` (the generator side only, in FP16: the EMA weights, or the live
 weights with ``--live`` when a short run's EMA still lags), ``<model>.json`` (model config,
-alignment template, provenance) and ``<model>.png`` (validation reconstructions: target row,
-generated row). ``reenact run`` and the demo load ``reenact/weights/<model>.safetensors`` by default.
+alignment template, provenance) and ``<model>.png`` (validation samples: target, generated with its
+own condition, another frame, generated with that frame's condition; for warp-guided models:
+target u, u warped to frame v, v itself, generated). ``reenact run`` and the demo load ``reenact/weights/<model>.safetensors`` by default.
 """
 from __future__ import annotations
 
@@ -78,10 +79,22 @@ def _sample_grid(weights: Path, dataset: str, png: Path, n: int = 8) -> None:
     d = TrainData(load_dataset(dataset), m.res, "val")
     idx = torch.from_numpy(np.linspace(0, len(d) - 1, n).round().astype(np.int64))
     t = d.target_input(idx)
-    src = d.target_input(idx.roll(1))  # each target re-rendered with another frame's condition
-    gen = m.drive(m.encode_target(t), m.condition_from_frame(t))
-    cross = m.drive(m.encode_target(t), m.condition_from_frame(src))
-    rows = [torch.cat(list(x), 2) for x in (t.crop, gen, src.crop, cross)]
+    if m.warp_inputs():  # warp-guided: target u, u warped to v, v (truth), output
+        from reenact.models.base import TargetInput
+
+        from .warp_pairs import WarpPairs
+
+        pairs = WarpPairs(d, d.ds)
+        wb = pairs.batch(idx, pairs.partners(idx, offset=7))
+        v = TargetInput(wb.truth, wb.lmk68, wb.aus, wb.blend, wb.label, torch.zeros_like(wb.label, dtype=torch.bool))
+        feeds = {**m.condition_from_frame(v).as_dict(), "warped": wb.warped, "hole": wb.hole}
+        out = m.drive(m.encode_target(t), feeds)
+        rows = [torch.cat(list(x), 2) for x in (wb.target, wb.warped, wb.truth, out)]
+    else:
+        src = d.target_input(idx.roll(1))  # each target re-rendered with another frame's condition
+        gen = m.drive(m.encode_target(t), m.condition_from_frame(t))
+        cross = m.drive(m.encode_target(t), m.condition_from_frame(src))
+        rows = [torch.cat(list(x), 2) for x in (t.crop, gen, src.crop, cross)]
     g = ((torch.cat(rows, 1).permute(1, 2, 0) + 1) * 127.5).clamp(0, 255).byte().numpy()
     with atomic_path(png) as tmp:
         Image.fromarray(g).save(tmp, format="PNG")
