@@ -213,3 +213,26 @@ def test_a_generator_that_reads_the_warp_gets_the_warped_crop_and_hole():
         assert out.image[y, x, 0] > 150 and out.image[y, x, 1] < 100
     finally:
         r.close()
+
+
+def test_the_warp_paste_adds_a_generators_residual_inside_the_moved_face_only(photo_face):
+    """``--paste warp`` with a paper-mode generator: the output is the warped photo plus the
+    generator's residual (its crop minus its own neutral rendering, both moved by the warp),
+    inside the moved face and nowhere else."""
+    from reenact.geometry import Aligner
+
+    img, face = photo_face
+    M = Aligner(64).transform(face.landmarks)
+    wc = WarpCompositor(img, face.landmarks, M, 64)
+    moved = face.landmarks.copy()
+    moved[:, 0] += 3.0  # a small shift of the whole face
+    wf = wc.frame(moved, crop=True)
+    plain = wc.render(wf).copy()
+    residual = np.zeros((64, 64, 3), np.float32)
+    residual[..., 1] = 40.0  # the generator adds green everywhere in its crop
+    out = wc.render(wf, residual).astype(int)
+    diff = out - plain.astype(int)
+    inside = face_mask(moved, (img.shape[1], img.shape[0])) > 0.95
+    assert np.median(diff[inside][:, 1]) >= 35 and np.abs(diff[inside][:, [0, 2]]).max() <= 1
+    far = face_mask(moved, (img.shape[1], img.shape[0]), dilate=0.3) < 1e-3
+    assert np.abs(diff[far]).max() == 0

@@ -178,6 +178,58 @@ class ReenactModel(nn.Module):
                 cache.update(self._run_engine(spec, feeds))
         return self.make_state(cache)
 
+    def reference_input(self, generator: torch.Generator | None = None, jitter: float = 0.0) -> TargetInput:
+        """The built-in photo's face at this model's crop size (``reenact.assets.reference_face``),
+        its landmarks moved by ``jitter`` crop pixels of noise and its AUs and blendshapes by a
+        tenth of that: a real face, for checks that need inputs in their real value ranges."""
+        import numpy as np
+        import torch.nn.functional as F
+
+        from ..assets import reference_face
+
+        ref = reference_face()
+        crop = torch.from_numpy(ref["crop"]).permute(2, 0, 1)[None].float() * (2.0 / 255.0) - 1.0
+        s = self.res / ref["crop"].shape[0]
+        if self.res != ref["crop"].shape[0]:
+            crop = F.interpolate(crop, size=(self.res, self.res), mode="bilinear", align_corners=False, antialias=True)
+        lmk = torch.from_numpy((ref["lmk68"] + 0.5) * s - 0.5)[None]
+        aus, blend = torch.from_numpy(ref["aus"])[None], torch.from_numpy(ref["blendshapes"])[None]
+        if jitter:
+            lmk = lmk + jitter * torch.randn(lmk.shape, generator=generator)
+            aus = (aus + 0.1 * jitter * torch.randn(aus.shape, generator=generator)).clamp(0, 1)
+            blend = (blend + 0.1 * jitter * torch.randn(blend.shape, generator=generator)).clamp(0, 1)
+        label = torch.tensor([int(np.asarray(ref["label"]))])
+        return TargetInput(crop, lmk.float(), aus.float(), blend.float(), label, torch.tensor([bool(ref["neutral"])]))
+
+    def realistic_inputs(self, spec: EngineSpec, generator: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
+        """Inputs of engine ``spec`` in their real value ranges, in ``spec.inputs`` order: the
+        reference face as the target (its cache from the target engines), the condition of the same
+        face with its landmarks, AUs and blendshapes moved a little, the warp inputs as a slightly
+        shifted crop with a mouth-sized hole, and the driver's grey crop. For parity and precision
+        checks (uniform random inputs would put every landmark heatmap in a corner)."""
+        with torch.no_grad():
+            target = self.reference_input()
+            frame = self.reference_input(generator, jitter=1.5 * self.res / 128)
+            pools: list[dict[str, torch.Tensor]] = []
+            if spec.kind != "target":
+                cond = self.condition_from_frame(frame)
+                pools.append(cond.as_dict() if isinstance(cond, TensorFields) else dict(cond))
+                state = self.encode_target(target)
+                pools.append(state.as_dict())
+            pools.append(self.target_feeds(target))
+            r = self.res
+            hole = torch.zeros(1, 1, r, r)
+            hole[..., int(0.70 * r):int(0.78 * r), int(0.42 * r):int(0.58 * r)] = 1.0
+            pools.append({"warped": torch.roll(target.crop, shifts=(1, 1), dims=(2, 3)), "hole": hole,
+                          "drv_gray": frame.crop.mean(1, keepdim=True)})
+        out = []
+        for s in spec.inputs:
+            pool = next((p for p in pools if s.name in p), None)
+            if pool is None:
+                raise KeyError(f"{spec.name}: no realistic value for input {s.name!r}")
+            out.append(pool[s.name].reshape(s.shape).float())
+        return tuple(out)
+
     def make_state(self, tensors: dict[str, torch.Tensor]) -> TensorFields:
         """The model's frozen ``State`` from named tensors (the target feeds and target-engine outputs)."""
         return self.State(**{f.name: tensors[f.name] for f in dataclasses.fields(self.State)})
