@@ -172,12 +172,8 @@ class LandmarkSignal(DriverSignal):
         return self.model.Condition(lmk_to_vector(torch.from_numpy(self.crop_landmarks(sig))[None], self.model.res))
 
 
-class LmkLabelSignal(DriverSignal):
-    """The landmark + label GAN: the 68 retargeted points and a label from rule scores (2.7)."""
-
-    def __init__(self, model, target, **kw):
-        super().__init__(model, target, **kw)
-        self._hyst = LabelHysteresis()
+class ScoresSignal(DriverSignal):
+    """Adds ``scores`` [6]: the baseline-subtracted class rule scores (MODELS.md 2.7)."""
 
     def _neutral(self):
         return {"scores": np.zeros(6)}
@@ -190,6 +186,14 @@ class LmkLabelSignal(DriverSignal):
 
     def _filter_spec(self, strength):
         return {"scores": scaled(BLENDSHAPES, strength)}
+
+
+class LmkLabelSignal(ScoresSignal):
+    """The landmark + label GAN: the 68 retargeted points and a label from rule scores (2.7)."""
+
+    def __init__(self, model, target, **kw):
+        super().__init__(model, target, **kw)
+        self._hyst = LabelHysteresis()
 
     def condition(self, sig, t):
         lmk = torch.from_numpy(self.crop_landmarks(sig))[None]
@@ -232,7 +236,7 @@ class AUSignal(DriverSignal):
         return self.model.Condition(torch.from_numpy(au)[None])
 
 
-class ExprCodeSignal(DriverSignal):
+class ExprCodeSignal(ScoresSignal):
     """ExprGAN, blendshape route (MODELS.md 4.7 (ii)): class by rules + hysteresis, intensity from
     the class's rule score over its training 95th percentile; a class change goes via neutral."""
 
@@ -246,18 +250,6 @@ class ExprCodeSignal(DriverSignal):
         self._hyst = LabelHysteresis()
         self._shown: int | None = None
         self._switch: tuple[int, int, float] | None = None  # (from, to, t0)
-
-    def _neutral(self):
-        return {"scores": np.zeros(6)}
-
-    def _measure(self, face, frame):
-        return {"scores": expression_scores(face.blendshapes, self.calib.blendshapes).astype(np.float64)}
-
-    def _from_blendshapes(self, dblend, motion):
-        return {"scores": expression_scores(dblend).astype(np.float64)}
-
-    def _filter_spec(self, strength):
-        return {"scores": scaled(BLENDSHAPES, strength)}
 
     def _code(self, label: int, scores: np.ndarray) -> torch.Tensor:
         m = self.model
