@@ -283,13 +283,19 @@ class MouthColours:
         return cls(dark=np.array([24.0, 9.0, 11.0]) + 0.05 * lip, edge=0.62 * lip)
 
 
-def fill_mouth(image: np.ndarray, hole: np.ndarray, colours: MouthColours, mouth_height: float) -> np.ndarray:
+def fill_mouth(image: np.ndarray, hole: np.ndarray, colours: MouthColours, mouth_height: float,
+               box: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """Paint a dark mouth interior, shaded toward the lips, where ``hole`` > 0 (in place; returns
-    ``image``). ``mouth_height``: the opening's height in pixels (sets the shading's width)."""
-    ys, xs = np.nonzero(hole > 1e-3)
-    if len(xs) == 0:
+    ``image``). ``mouth_height``: the opening's height in pixels (sets the shading's width);
+    ``box``: ``(x0, y0, x1, y1)`` known to hold the whole hole (skips searching the mask)."""
+    if box is None:
+        ys, xs = np.nonzero(hole > 1e-3)
+        if len(xs) == 0:
+            return image
+        box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    x0, y0, x1, y1 = box
+    if x1 <= x0 or y1 <= y0:
         return image
-    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
     m = hole[y0:y1, x0:x1]
     sigma = max(0.18 * float(mouth_height), 0.7)
     core = cv2.GaussianBlur((m > 0.5).astype(np.float32), (0, 0), sigma)
@@ -322,6 +328,7 @@ class WarpFrame:
     map_x: np.ndarray
     map_y: np.ndarray
     hole: np.ndarray
+    hole_box: tuple[int, int, int, int] | None = None  # (x0, y0, x1, y1) holding the hole, region pixels; None: none
     crop: np.ndarray | None = None
     crop_hole: np.ndarray | None = None
     crop_map: tuple[np.ndarray, np.ndarray] | None = None
@@ -379,7 +386,12 @@ class WarpCompositor:
         size = (self.x1 - self.x0, self.y1 - self.y0)
         mx, my = backward_map(src_ext, dst_ext, size, (self.x0, self.y0), self.step)
         hole = hole_mask(self.src, dst, size, (self.x0, self.y0))
-        wf = WarpFrame(dst, mx, my, hole)
+        box = None
+        if hole_strength(self.src, dst) > 0:
+            lips = dst[INNER_LIPS, :2] - (self.x0, self.y0)
+            lo, hi = np.floor(lips.min(0)).astype(int) - 1, np.ceil(lips.max(0)).astype(int) + 2
+            box = (max(int(lo[0]), 0), max(int(lo[1]), 0), min(int(hi[0]), size[0]), min(int(hi[1]), size[1]))
+        wf = WarpFrame(dst, mx, my, hole, box)
         if crop:
             dst_c = apply_affine(self.M, dst[:, :2])
             s_c, d_c = extend_mesh(self.src_crop, dst_c)
@@ -415,8 +427,8 @@ class WarpCompositor:
             self._next = (self._next + 1) % len(self._buffers)
         roi = out[self.y0:self.y1, self.x0:self.x1]
         remap(self.photo, wf.map_x, wf.map_y, out=roi)  # straight into the frame: no copy of the region
-        if fill_mouth_hole:
-            fill_mouth(roi, wf.hole, self.colours, mouth_height(wf.mesh))
+        if fill_mouth_hole and wf.hole_box is not None:
+            fill_mouth(roi, wf.hole, self.colours, mouth_height(wf.mesh), wf.hole_box)
         if residual is not None:  # only over the moved face's box
             oval = wf.mesh[FACE_OVAL, :2] - (self.x0, self.y0)
             pad = 0.08 * float(np.ptp(oval[:, 1]))
