@@ -1,19 +1,24 @@
-"""Built-in assets: the default target photo."""
+"""Built-in assets: the default target photo and the reference face derived from it."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from .errors import InputFileError
 
-DEFAULT_TARGET = Path(__file__).resolve().parent / "data" / "astronaut.png"
-
 
 def default_target_path() -> Path:
-    """The astronaut photo (Eileen Collins, NASA, 1999; public domain; the copy scikit-image also
-    ships), installed with the package."""
-    if not DEFAULT_TARGET.is_file():
-        raise InputFileError(f"the built-in default target photo is missing ({DEFAULT_TARGET}); reinstall reenact")
-    return DEFAULT_TARGET
+    """The astronaut photo (Eileen Collins, NASA, 1999; public domain), as scikit-image ships it in
+    its data folder (a core dependency: the package carries no copy of the photo)."""
+    try:
+        import skimage
+    except ImportError:
+        raise InputFileError("the built-in default target photo comes with scikit-image: pip install scikit-image, "
+                             "or pass --target PHOTO") from None
+    path = Path(skimage.__file__).resolve().parent / "data" / "astronaut.png"
+    if not path.is_file():
+        raise InputFileError(f"the built-in default target photo is missing ({path}); reinstall scikit-image, "
+                             "or pass --target PHOTO")
+    return path
 
 
 REFERENCE_FACE = Path(__file__).resolve().parent / "data" / "reference_face.npz"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from ..tracking.landmarker import BLENDSHAPE_NAMES
@@ -99,46 +98,31 @@ SSIM_K1, SSIM_K2 = 0.01, 0.03
 
 
 def ssim(a: np.ndarray, b: np.ndarray, data_range: float | None = None, return_map: bool = False):
-    """Structural similarity (Wang, Bovik, Sheikh & Simoncelli 2004), the mean over channels.
-
-    Local statistics use a Gaussian window with sigma 1.5 (11x11), population (co)variances,
-    K1 = 0.01, K2 = 0.03 and ``C = (K * data_range)^2``; the image is reflected at its border
-    and a window radius is then cut from every side before averaging, so only windows inside
-    the image count. These are the choices of the paper and of scikit-image's
-    ``structural_similarity(..., gaussian_weights=True, use_sample_covariance=False)``.
+    """Structural similarity (Wang, Bovik, Sheikh & Simoncelli 2004), the mean over channels:
+    scikit-image's ``structural_similarity`` with the paper's choices (a Gaussian window with
+    sigma 1.5, 11x11; population (co)variances; K1 = 0.01, K2 = 0.03; only windows inside the
+    image count).
 
     a, b: ``HxW`` or ``HxWxC`` images of one shape, each side at least 11 pixels. data_range:
     255 for uint8 and 1.0 for float images by default. Returns a float in [-1, 1] (1 for
     identical images), or ``(mean, map)`` with ``map`` of shape ``HxW`` (channel mean) when
     ``return_map``.
     """
+    from skimage.metrics import structural_similarity
+
     x, y, rng = _pair(a, b, data_range)
-    if x.ndim == 2:
-        x, y = x[..., None], y[..., None]
-    if x.ndim != 3:
+    if x.ndim not in (2, 3):
         raise ValueError(f"ssim wants HxW or HxWxC images, got shape {np.asarray(a).shape}")
-    radius = int(SSIM_TRUNCATE * SSIM_SIGMA + 0.5)
-    win = 2 * radius + 1
+    win = 2 * int(SSIM_TRUNCATE * SSIM_SIGMA + 0.5) + 1
     h, w = x.shape[:2]
     if min(h, w) < win:
         raise ValueError(f"ssim needs images of at least {win}x{win} pixels, got {w}x{h}")
-    c1, c2 = (SSIM_K1 * rng) ** 2, (SSIM_K2 * rng) ** 2
-
-    def blur(img: np.ndarray) -> np.ndarray:
-        return cv2.GaussianBlur(img, (win, win), SSIM_SIGMA, borderType=cv2.BORDER_REFLECT)
-
-    maps = []
-    for ch in range(x.shape[2]):
-        xc, yc = np.ascontiguousarray(x[..., ch]), np.ascontiguousarray(y[..., ch])
-        mx, my = blur(xc), blur(yc)
-        vx = blur(xc * xc) - mx * mx
-        vy = blur(yc * yc) - my * my
-        cxy = blur(xc * yc) - mx * my
-        s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-        maps.append(s)
-    smap = np.mean(maps, axis=0)
-    value = float(smap[radius:h - radius, radius:w - radius].mean())
-    return (value, smap) if return_map else value
+    value, smap = structural_similarity(x, y, data_range=rng, channel_axis=-1 if x.ndim == 3 else None,
+                                        gaussian_weights=True, sigma=SSIM_SIGMA,
+                                        use_sample_covariance=False, K1=SSIM_K1, K2=SSIM_K2, full=True)
+    if smap.ndim == 3:
+        smap = smap.mean(-1)
+    return (float(value), smap) if return_map else float(value)
 
 
 # --------------------------------------------------------------------------- expression
