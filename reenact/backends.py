@@ -38,16 +38,12 @@ class Backend(ABC):
     def run(self, engine: str, feeds: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Run engine ``engine`` on named inputs; returns its named outputs."""
 
-    def _feed(self, spec: EngineSpec, *pools: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        out = {}
-        for s in spec.inputs:
-            for pool in pools:
-                if s.name in pool:
-                    out[s.name] = pool[s.name].to(self.device, torch.float32)
-                    break
-            else:
-                raise ReenactError(f"{spec.name}: no value for input {s.name!r}")
-        return out
+    def _feed(self, spec: EngineSpec, *pools) -> dict[str, torch.Tensor]:
+        try:
+            values = spec.gather(*pools)
+        except KeyError as e:
+            raise ReenactError(e.args[0]) from None
+        return {s.name: v.to(self.device, torch.float32) for s, v in zip(spec.inputs, values)}
 
     def encode_target(self, target: TargetInput) -> TargetCache:
         feeds = self.model.target_feeds(target)

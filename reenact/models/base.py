@@ -109,6 +109,17 @@ class EngineSpec:
     onnx_rtol: float = 1e-4  # ONNX Runtime vs PyTorch in FP32: relative L2 error
     min_psnr_db: float = 35.0
 
+    def gather(self, *pools) -> list[torch.Tensor]:
+        """This engine's inputs in ``inputs`` order, each taken from the first of ``pools`` (dicts of
+        named tensors, states, conditions) that has it; ``KeyError`` names a missing one."""
+        out = []
+        for s in self.inputs:
+            pool = next((p for p in pools if s.name in p), None)
+            if pool is None:
+                raise KeyError(f"{self.name}: no value for input {s.name!r}")
+            out.append(pool[s.name])
+        return out
+
     def sample_inputs(self, generator: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
         """Random inputs of the declared shapes (for export tracing and parity checks)."""
         return tuple(torch.rand(s.shape, generator=generator) * 2 - 1 for s in self.inputs)
@@ -210,25 +221,16 @@ class ReenactModel(nn.Module):
         with torch.no_grad():
             target = self.reference_input()
             frame = self.reference_input(generator, jitter=1.5 * self.res / 128)
-            pools: list[dict[str, torch.Tensor]] = []
+            pools: list = []
             if spec.kind != "target":
-                cond = self.condition_from_frame(frame)
-                pools.append(cond.as_dict() if isinstance(cond, TensorFields) else dict(cond))
-                state = self.encode_target(target)
-                pools.append(state.as_dict())
+                pools += [self.condition_from_frame(frame), self.encode_target(target)]
             pools.append(self.target_feeds(target))
             r = self.res
             hole = torch.zeros(1, 1, r, r)
             hole[..., int(0.70 * r):int(0.78 * r), int(0.42 * r):int(0.58 * r)] = 1.0
             pools.append({"warped": torch.roll(target.crop, shifts=(1, 1), dims=(2, 3)), "hole": hole,
                           "drv_gray": frame.crop.mean(1, keepdim=True)})
-        out = []
-        for s in spec.inputs:
-            pool = next((p for p in pools if s.name in p), None)
-            if pool is None:
-                raise KeyError(f"{spec.name}: no realistic value for input {s.name!r}")
-            out.append(pool[s.name].reshape(s.shape).float())
-        return tuple(out)
+        return tuple(x.reshape(s.shape).float() for s, x in zip(spec.inputs, spec.gather(*pools)))
 
     def make_state(self, tensors: dict[str, torch.Tensor]) -> TensorFields:
         """The model's frozen ``State`` from named tensors (the target feeds and target-engine outputs)."""
@@ -241,16 +243,11 @@ class ReenactModel(nn.Module):
                 return self._run_engine(spec, cond, cache)[spec.outputs[0].name]
         raise NotImplementedError(f"{self.model_id} has no drive engine")
 
-    def _run_engine(self, spec: EngineSpec, *pools: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def _run_engine(self, spec: EngineSpec, *pools) -> dict[str, torch.Tensor]:
+        args = spec.gather(*pools)
         modes = [(m, m.training) for m in self.modules()]
         try:
             module = spec.build()  # engine wrappers are built in eval mode: restore the caller's modes after
-            args = []
-            for s in spec.inputs:
-                pool = next((p for p in pools if s.name in p), None)
-                if pool is None:
-                    raise KeyError(f"{spec.name}: no value for input {s.name!r}")
-                args.append(pool[s.name])
             out = module(*args)
         finally:
             for m, t in modes:

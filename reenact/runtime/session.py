@@ -137,9 +137,11 @@ class Reenactor:
         self.model, self.target, self.backend = model, target, backend
         self.weights = weights
         self.template = template
+        self._warp_inputs = model.warp_inputs()  # both derived from engines(): computed once, not per frame
+        self._has_generator = model.has_generator
         t0 = time.perf_counter()
         with torch.no_grad():
-            self.cache = backend.encode_target(target.model_input(backend.device)) if model.has_generator else {}
+            self.cache = backend.encode_target(target.model_input(backend.device))
         self.encode_s = time.perf_counter() - t0
         drivers = any(e.kind == "driver" for e in model.engines())
         self.signal: DriverSignal = model.make_signal(
@@ -147,11 +149,10 @@ class Reenactor:
             template=template, encode=self._encode_driver if drivers else None)
         self.smoother = ConditionSmoother(self.signal.filter_spec(self.options.smoothing), self.signal.neutral())
         self.warper = WarpCompositor(target.image, target.face.landmarks, target.M, model.res, target.crop)
-        self._warp_inputs = model.warp_inputs()
         # paper-mode generators (no warp input) render the target in their own way: the residual they add
         # to the warped photo is measured against their own neutral rendering, moved by the same warp
         self.neutral_crop = None
-        if model.has_generator:
+        if self._has_generator:
             neutral = self.signal.neutral()
             wf = self.warper.frame(self.signal.mesh(neutral), crop=True)
             self.neutral_crop = self.generate(self.signal.condition(neutral, 0.0), wf)
@@ -270,12 +271,12 @@ class Reenactor:
     def warp(self, a: Analysis) -> WarpFrame:
         """The frame's mesh warp: the backward map of the photo's warp region and, for models with a
         generator, the warped target crop and its hole mask."""
-        return self.warper.frame(a.mesh, crop=self.model.has_generator)
+        return self.warper.frame(a.mesh, crop=self._has_generator)
 
     @torch.no_grad()
     def generate(self, cond: Condition, wf: WarpFrame | None = None) -> np.ndarray | None:
         """The generator's crop ``[R,R,3]`` uint8 (None for a model without one)."""
-        if not self.model.has_generator:
+        if not self._has_generator:
             return None
         feeds = cond.as_dict()
         if self._warp_inputs:
