@@ -16,6 +16,7 @@ import numpy as np
 from ..tracking.landmarker import Face
 from .frontalize import FrontalShape, Frontalizer, euler_angles, frontalize_with_pose
 from .ibug68 import IBUG68_A, IBUG68_B
+from .warp import EYE_CONTOURS, IRISES
 
 _JAW_R, _JAW_L, _NOSE_TOP, _CHIN = 0, 16, 27, 8
 
@@ -108,12 +109,6 @@ def ease_pose(pose: np.ndarray, limit: float = MAX_TURN_DEG) -> np.ndarray:
 
 # --------------------------------------------------------------------------- retargeting
 
-EYE_CONTOURS = (np.array([33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246]),
-                np.array([263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466]))
-IRISES = (np.arange(468, 473), np.arange(473, 478))
-"""Each eye's contour and its iris points (centre first), subject's right then left."""
-
-
 class LandmarkRetargeter:
     """The one retargeting of the driver's motion onto the target photo (MODELS.md 0.4).
 
@@ -141,8 +136,6 @@ class LandmarkRetargeter:
             wt, ht = face_width_height(target.frontal.points)
             wd, hd = face_width_height(calib.reference)
             self.axis_scale = np.array([wt / wd, ht / hd, wt / wd])
-        R = target.frontal.rotation
-        self._R_T = R
 
     # -- driver side ------------------------------------------------------------------------
     def measure(self, face: Face) -> tuple[np.ndarray, np.ndarray]:
@@ -153,10 +146,6 @@ class LandmarkRetargeter:
         motion = (fs.points - self.calib.reference) * self.axis_scale
         rel = fs.rotation @ self.calib.rotation.T  # camera-frame turn since the calibrated rest
         return motion, np.array(euler_angles(rel))
-
-    def motion(self, face: Face) -> np.ndarray:
-        """The driver's frontal motion ``[478,3]`` (IOD units, scaled to the target's face)."""
-        return self.measure(face)[0]
 
     # -- target side ------------------------------------------------------------------------
     def frontal_shape(self, motion: np.ndarray, pose: np.ndarray | None = None) -> np.ndarray:
@@ -169,16 +158,14 @@ class LandmarkRetargeter:
         shape = self.target.frontal.points + m
         if self.pose and pose is not None and np.any(pose):
             dR = rotation_from_euler(*ease_pose(pose, self.max_turn_deg))
-            dRf = self._R_T.T @ dR @ self._R_T  # the camera-frame turn, in the target's frontal frame
+            R_T = self.target.frontal.rotation
+            dRf = R_T.T @ dR @ R_T  # the camera-frame turn, in the target's frontal frame
             shape = (shape - POSE_PIVOT) @ dRf.T + POSE_PIVOT
         return shape
 
     def apply(self, motion: np.ndarray, pose: np.ndarray | None = None) -> np.ndarray:
         """Target-photo landmarks ``[478,3]`` (pixels) for a motion and a head pose."""
         return self.target.frontal.to_image(self.frontal_shape(motion, pose))
-
-    def apply_motion(self, motion: np.ndarray) -> np.ndarray:
-        return self.apply(motion, None)
 
     def __call__(self, face: Face) -> np.ndarray:
         """Target landmarks ``[478,3]`` in target-photo pixels carrying the driver's motion and pose."""

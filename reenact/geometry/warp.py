@@ -43,8 +43,9 @@ OUTER_LIP_SAMPLES = np.array([0, 37, 267, 39, 269, 17, 84, 314, 181, 405], np.in
 """Points on the lips' outer half (sampled for the lip colour)."""
 RIGHT_IRIS, LEFT_IRIS = 468, 473
 """Iris centres (each followed by its 4 iris-boundary points)."""
-RIGHT_IRIS_RING = np.arange(469, 473)
-LEFT_IRIS_RING = np.arange(474, 478)
+EYE_CONTOURS = (RIGHT_EYE, LEFT_EYE)
+IRISES = (np.arange(RIGHT_IRIS, RIGHT_IRIS + 5), np.arange(LEFT_IRIS, LEFT_IRIS + 5))
+"""Each eye's contour and its iris points (centre first), subject's right then left."""
 
 RING_SCALES = (1.3, 1.7)
 """Outer anchor rings, as multiples of the face oval about its centre."""

@@ -35,7 +35,7 @@ from ..errors import ReenactError
 from ..filters import BLENDSHAPES, CODE_C, EYELIDS, MESH, POSE, LabelHysteresis, OneEuroParams
 from ..geometry import Aligner, LandmarkRetargeter, action_units, apply_affine, calibrate_driver, expression_scores, to_ibug68
 from ..geometry.expressions import AU25_FULL_GAP, AU25_INDEX, AU_NAMES, LABEL_THRESHOLD, _AU_W, lip_gap_ratio
-from ..geometry.retarget import EYE_CONTOURS, IRISES
+from ..geometry.warp import EYE_CONTOURS, IRISES
 from ..tracking import Face
 
 if TYPE_CHECKING:
