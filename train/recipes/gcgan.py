@@ -115,7 +115,11 @@ class GCGANRecipe(Recipe):
         return loss, stats
 
     def embed_loss(self, step: int):
-        _, _, g_b, y_b, _ = self._triplet()
+        if self.warp_guided:  # the embedding reads landmarks and labels only: no warp pair to compute
+            fr = self.data.batch(self.data.frames(self.cfg.batch, self.rng))
+            g_b, y_b = lmk_to_vector(fr.lmk68, self.model.res), fr.label
+        else:
+            _, _, g_b, y_b, _ = self._triplet()
         ref = self.data.batch(self.data.frames(self.cfg.batch, self.rng))
         g_c = lmk_to_vector(ref.lmk68, self.model.res)
         gen = self.model.gen
