@@ -198,6 +198,41 @@ class Recipe:
         """Called before every checkpoint with the EMA generator modules: fit runtime statistics that
         live in model buffers (e.g. 2CET-GAN's blendshape-to-code map). Default: nothing."""
 
+    # -- warp-guided training (model option ``warp_guided``; see train/warp_pairs.py) -------------
+    @property
+    def warp_guided(self) -> bool:
+        return bool(getattr(self.model.cfg, "warp_guided", False))
+
+    def warp_pairs(self):
+        """The training split's warp pairs (built once; colour-jittered, see ``WarpPairs``)."""
+        if not hasattr(self, "_pairs"):
+            from .warp_pairs import WarpPairs
+
+            self._pairs = WarpPairs(self.data, self.data.ds, augment=True)
+        return self._pairs
+
+    def warp_batch(self, n: int | None = None):
+        """``n`` (default: the batch size) random warp pairs drawn through ``self.rng``."""
+        pairs = self.warp_pairs()
+        return pairs.batch(*pairs.sample(self.cfg.batch if n is None else n, self.rng), self.rng)
+
+    def attention_penalty(self, out: torch.Tensor, att: torch.Tensor, wb) -> tuple[torch.Tensor, dict[str, float]]:
+        """The attention regularisers of a warp-guided output (``w_att`` sparsity outside the hole,
+        ``w_tv`` smoothness; recipe options, per element) scaled by ``per_element``, the factor that
+        turns a per-element mean into the recipe's own image-loss units, and the stats a person
+        watches: the share of generated pixels, and the warp's own L1 to the truth beside the output's."""
+        from reenact.models.nets.warpguided import attention_losses
+
+        sparsity, tv = attention_losses(att, wb.hole)
+        loss = self.per_element(out) * (self.cfg.w_att * sparsity + self.cfg.w_tv * tv)  # type: ignore[attr-defined]
+        return loss, {"att_generated": sparsity.item(), "att_tv": tv.item(),
+                      "warp_rec": (wb.warped - wb.truth).abs().mean().item()}
+
+    def per_element(self, out: torch.Tensor) -> float:
+        """What one per-element mean weighs in this recipe's image losses: 1 where the image losses
+        are means (the default), the element count of one image where they are per-image sums."""
+        return 1.0
+
     def adam(self, *modules: nn.Module, lr: float | None = None, betas=None, weight_decay: float = 0.0):
         params = [p for m in modules for p in m.parameters()]
         return torch.optim.Adam(params, lr=self.cfg.lr if lr is None else lr,

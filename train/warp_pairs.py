@@ -12,6 +12,10 @@ A pair is two frames u, v of one clip. In u's aligned crop (u plays the target p
 The generator learns to turn ``warped`` into ``truth``: to keep what the warp got right and to
 paint what it cannot show. Nothing beyond the prepared dataset's tracking is needed. The warp is
 the runtime's own (``reenact.geometry.warp``), so training and inference see the same inputs.
+
+With ``augment`` (training), every pair gets its own colour jitter (a gain per channel and an
+offset, the same for target, warped and truth): with a few dozen people to learn from, the
+generators must not learn their skin tones and lighting as the only ones there are.
 """
 from __future__ import annotations
 
@@ -53,7 +57,8 @@ def _h(M: np.ndarray) -> np.ndarray:
 class WarpPairs:
     """Pairs of frames of one clip and their warps, for one split of a dataset (``TrainData``)."""
 
-    def __init__(self, data: TrainData, ds: Dataset):
+    def __init__(self, data: TrainData, ds: Dataset, augment: bool = False):
+        self.augment = augment
         rows = np.asarray(data.rows)
         self.data = data
         self.size = data.size
@@ -103,7 +108,8 @@ class WarpPairs:
         lmk = apply_affine(Mu, to_ibug68(self.mesh[v]))
         return warped, hole, truth, lmk.astype(np.float32)
 
-    def batch(self, a: torch.Tensor, b: torch.Tensor) -> WarpBatch:
+    def batch(self, a: torch.Tensor, b: torch.Tensor, g: torch.Generator | None = None) -> WarpBatch:
+        """The pairs (a[i], b[i]); with ``augment``, colour-jittered through ``g``."""
         parts = [self.one(int(u), int(v)) for u, v in zip(a.tolist(), b.tolist())]
         dev = self.data.device
 
@@ -111,8 +117,14 @@ class WarpPairs:
             return torch.from_numpy(np.stack(x)).permute(0, 3, 1, 2).float().to(dev) * (2.0 / 255.0) - 1.0
 
         bu, bv = self.data.batch(a), self.data.batch(b)
+        target, warped, truth = bu.img, img([p[0] for p in parts]), img([p[2] for p in parts])
+        if self.augment and g is not None:
+            n = len(parts)
+            gain = (1.0 + 0.15 * (2 * torch.rand(n, 3, 1, 1, generator=g) - 1)).to(dev)
+            offset = (0.16 * (2 * torch.rand(n, 1, 1, 1, generator=g) - 1)).to(dev)
+            target, warped, truth = ((x * gain + offset).clamp(-1, 1) for x in (target, warped, truth))
         return WarpBatch(
-            target=bu.img, warped=img([p[0] for p in parts]),
+            target=target, warped=warped,
             hole=torch.from_numpy(np.stack([p[1] for p in parts]))[:, None].to(dev),
-            truth=img([p[2] for p in parts]), lmk68=torch.from_numpy(np.stack([p[3] for p in parts])).to(dev),
+            truth=truth, lmk68=torch.from_numpy(np.stack([p[3] for p in parts])).to(dev),
             label=bv.label, aus=bv.aus, blend=bv.blend, a=a, b=b)

@@ -147,6 +147,10 @@ class ModelConfig:
     """Options every model has. Subclasses add their own fields (all with defaults)."""
 
     width: float = 1.0  # multiplier on every hidden channel / FC width (1.0 = the paper's sizes)
+    # warp-guided: the drive engine also reads the target crop moved by the mesh warp and its hole
+    # mask, and blends the warped crop with generated colour through a predicted attention mask
+    # (reenact.models.nets.warpguided); False = the paper-faithful generator
+    warp_guided: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

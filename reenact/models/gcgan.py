@@ -21,11 +21,6 @@ def vector_to_lmk(vec: torch.Tensor, res: int = RES) -> torch.Tensor:
     return (vec.reshape(vec.shape[0], -1, 2) + 1.0) * (res / 2.0) - 0.5
 
 
-@dataclass
-class GCGANConfig(ModelConfig):
-    warp_guided: bool = False  # read the warped target crop and its hole mask; blend through an attention mask
-
-
 @dataclass(frozen=True)
 class GCGANState(TensorFields):
     """Per target: the identity code and the encoder's skip features of the target crop.
@@ -50,13 +45,13 @@ class GCGAN(ReenactModel):
 
     model_id = "gcgan"
     res = RES
-    Config = GCGANConfig
+    Config = ModelConfig
     generator_names = ("gen",)
     Signal = LandmarkSignal
     State = GCGANState
     Condition = GCGANCondition
 
-    def __init__(self, cfg: GCGANConfig):
+    def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
         self.gen = GCGANGenerator(cfg.width, warp_guided=cfg.warp_guided)
         self.disc = GCGANDiscriminator(cfg.width)

@@ -34,7 +34,7 @@ class GCGANRecipeConfig(RecipeConfig):
     lr_decay: float = 0.98       # every lr_decay_every steps
     lr_decay_every: int = 20_000
     lr_floor: float = 5e-5
-    w_att: float = 0.05          # warp-guided: share of generated pixels outside the hole (per element)
+    w_att: float = 0.3           # warp-guided: share of generated pixels outside the hole (per element)
     w_tv: float = 0.1            # warp-guided: total variation of the attention mask (per element)
 
 
@@ -58,31 +58,22 @@ class GCGANRecipe(Recipe):
         return TrainingPlan(opts, [stage], {k: decay for k in opts}, watch="rec")
 
     # -- batches ----------------------------------------------------------------------------
-    @property
-    def warp_guided(self) -> bool:
-        return bool(getattr(self.model.cfg, "warp_guided", False))
-
     def _triplet(self):
-        """(I_u, I_v, g_v, y_v, warp) where warp = (warped, hole) in warp-guided mode, else None."""
+        """(I_u, I_v, g_v, y_v, warp) where warp is the WarpBatch in warp-guided mode, else None."""
         if self.warp_guided:
-            pairs = self.warp_pairs()
-            wb = pairs.batch(*pairs.sample(self.cfg.batch, self.rng))
-            return wb.target, wb.truth, lmk_to_vector(wb.lmk68, self.model.res), wb.label, (wb.warped, wb.hole)
+            wb = self.warp_batch()
+            return wb.target, wb.truth, lmk_to_vector(wb.lmk68, self.model.res), wb.label, wb
         a, b = self.data.pairs(self.cfg.batch, self.rng)
         src, tgt = self.data.batch(a), self.data.batch(b)
         return src.img, tgt.img, lmk_to_vector(tgt.lmk68, self.model.res), tgt.label, None
 
-    def warp_pairs(self):
-        if not hasattr(self, "_pairs"):
-            from ..warp_pairs import WarpPairs
-
-            self._pairs = WarpPairs(self.data, self.data.ds)
-        return self._pairs
-
-    def _generate(self, i_u, g_v, warp, with_attention: bool = False):
-        if warp is None:
+    def _generate(self, i_u, g_v, wb, with_attention: bool = False):
+        if wb is None:
             return self.model.gen(i_u, g_v)
-        return self.model.gen(i_u, g_v, *warp, with_attention=with_attention)
+        return self.model.gen(i_u, g_v, wb.warped, wb.hole, with_attention=with_attention)
+
+    def per_element(self, out: torch.Tensor) -> float:
+        return float(out[0].numel())  # the image L1 is a sum over an image's elements
 
     # -- losses -----------------------------------------------------------------------------
     def d_loss(self, step: int):
@@ -105,13 +96,9 @@ class GCGANRecipe(Recipe):
         stats = {"rec": (fake - i_v).abs().mean().item(), "adv": adv.item()}
         loss = l1 + self.cfg.w_adv * adv
         if warp is not None:
-            from reenact.models.nets.warpguided import attention_losses
-
-            sparsity, tv = attention_losses(att, warp[1])
-            per_image = float(fake[0].numel())  # the L1 is a sum over an image's elements
-            loss = loss + per_image * (self.cfg.w_att * sparsity + self.cfg.w_tv * tv)
-            stats.update(att_generated=sparsity.item(), att_tv=tv.item(),
-                         warp_rec=(warp[0] - i_v).abs().mean().item())
+            penalty, att_stats = self.attention_penalty(fake, att, warp)
+            loss = loss + penalty
+            stats.update(att_stats)
         return loss, stats
 
     def embed_loss(self, step: int):
@@ -132,7 +119,9 @@ class GCGANRecipe(Recipe):
 
     def samples(self, index: torch.Tensor) -> list[torch.Tensor]:
         if self.warp_guided:  # rows: photo u, u warped to v, v (truth), output, attention (white = warp)
-            pairs = self.warp_pairs()
+            from ..warp_pairs import WarpPairs
+
+            pairs = WarpPairs(self.data, self.data.ds)
             wb = pairs.batch(index, pairs.partners(index, offset=7))
             out, att = self.model.gen(wb.target, lmk_to_vector(wb.lmk68, self.model.res), wb.warped, wb.hole,
                                       with_attention=True)
