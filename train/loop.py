@@ -282,7 +282,7 @@ class Trainer:
             writer = SummaryWriter(str(self.run_dir / "tensorboard"))
         bar = tqdm(total=self.opts.steps, initial=self.step, unit="step", desc=f"train {self.opts.model}",
                    disable=None if (progress and d.main) else True)  # None: only on a terminal
-        t0 = time.perf_counter()
+        t0, start = time.perf_counter(), self.step
         try:
             while self.step < self.opts.steps:
                 stats = self.train_step()
@@ -296,6 +296,11 @@ class Trainer:
                     self.sample_grid(self.run_dir / "samples" / f"step-{s:07d}.png")
                 if d.main and ((self.opts.ckpt_every and s % self.opts.ckpt_every == 0) or s == self.opts.steps):
                     self.save_checkpoint()
+                    if bar.disable and progress:  # no terminal (a log file): one progress line per checkpoint
+                        rate = (s - start) / max(1e-9, time.perf_counter() - t0)
+                        watch = {k: round(v, 4) for k, v in stats.items() if k.endswith(self.plan.watch)}
+                        log.info("step %d/%d  %.2f steps/s  about %.0f min left  %s", s, self.opts.steps, rate,
+                                 (self.opts.steps - s) / max(rate, 1e-9) / 60, watch)
         finally:
             bar.close()
             if writer is not None:

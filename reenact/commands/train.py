@@ -45,6 +45,9 @@ class TrainCommand(CommandOptions):
     """JSON file with 'model' and/or 'recipe' option objects"""
     width: Annotated[float | None, Range(0, 4, lo_open=True)] = None
     """width multiplier of the networks (default 1.0: the paper's sizes)"""
+    warp_guided: Annotated[bool, tyro.conf.FlagCreatePairsOff] = False
+    """train the warp-guided configuration: it reads the mesh-warped target and paints what the warp
+    cannot show (default: the paper-faithful one, unless the config file says otherwise)"""
     set: Annotated[tuple[str, ...], tyro.conf.UseAppendAction, tyro.conf.arg(metavar="KEY=VALUE")] = ()
     """override a recipe option, e.g. --set batch=8 --set lr=1e-4 (repeatable)"""
     out: str = _D.out
@@ -99,6 +102,8 @@ def options_from_args(a: TrainCommand) -> TrainOptions:
     model_opts = dict(cfg.get("model", {}))
     if a.width is not None:
         model_opts["width"] = a.width
+    if a.warp_guided:
+        model_opts["warp_guided"] = True
     recipe_opts = {**cfg.get("recipe", {}), **_kv(a.set)}
     return TrainOptions(model=a.model, data=a.data, steps=a.steps, seed=a.seed, out=a.out, tag=a.tag,
                         device=a.device, amp=a.amp, limit=a.limit, sample_every=a.sample_every,
@@ -153,4 +158,5 @@ register(Command("train", "Train one of the five models on a prepared dataset.",
                  "examples:\n  reenact prepare clips/ --out data/faces\n"
                  "  reenact train gcgan --data data/faces --steps 20000\n"
                  "  reenact train cefgan --data data/faces --width 0.5 --set batch=8\n"
+                 "  reenact train gcgan --data data/faces --warp-guided --width 0.5\n"
                  "  torchrun --nproc_per_node=2 -m reenact train gcgan --data data/faces"))
