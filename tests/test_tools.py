@@ -47,3 +47,27 @@ def test_ship_writes_fp16_weights_the_runtime_loads_with_a_sample_grid(tiny_data
         a = shipped.drive(shipped.encode_target(t), shipped.condition_from_frame(t))
         b = full.drive(full.encode_target(t), full.condition_from_frame(t))
     assert (a - b).abs().max() < 0.02  # FP16 storage of the same EMA weights
+
+
+def test_model_card_from_a_run(tiny_dataset, tmp_path):  # noqa: F811
+    """The card states the run's facts, draws its curves and puts the entry beside the warp."""
+    from reenact.train.card import card
+    from reenact.train.ship import ship
+
+    opts = TrainOptions(model="gcgan", data=str(tiny_dataset), steps=4, seed=0, out=str(tmp_path / "runs"),
+                        device="cpu", sample_every=0, ckpt_every=0, log_every=1,
+                        model_options={"width": 0.25, "warp_guided": True}, recipe_options={"batch": 4, "n_critic": 1})
+    tr = Trainer(opts, run_dir=tmp_path / "run")
+    run = tr.run(progress=False)
+    dst = ship(run, tmp_path / "weights")
+    q = tmp_path / "quality"
+    q.mkdir()
+    row = {"correlation": 0.7, "identity": 0.25, "PSNR dB": 25.0, "SSIM": 0.7, "stability": 0.5,
+           "driver's stability": 0.6}
+    (q / "summary.json").write_text(json.dumps({"clip_a": {"warp": row, "gcgan": {**row, "PSNR dB": 26.5}},
+                                                "mean": {}}))
+    md = card(run, dst, q, "gcgan", "It beats nothing yet.", "2 CPU cores", "reenact train gcgan ...")
+    text = md.read_text()
+    assert "warp-guided" in text and "4 steps" in text and "It beats nothing yet." in text
+    assert "| clip_a | gcgan | 0.700 | 0.250 | 26.50 |" in text and "| clip_a | warp |" in text
+    assert (tmp_path / "weights" / "gcgan_curves.png").stat().st_size > 1000

@@ -34,7 +34,7 @@ class GCGANRecipeConfig(RecipeConfig):
     lr_decay: float = 0.98       # every lr_decay_every steps
     lr_decay_every: int = 20_000
     lr_floor: float = 5e-5
-    w_att: float = 0.3           # warp-guided: share of generated pixels outside the hole (per element)
+    w_att: float = 0.1           # warp-guided: share of generated pixels outside the hole (per element)
     w_tv: float = 0.1            # warp-guided: total variation of the attention mask (per element)
 
 
