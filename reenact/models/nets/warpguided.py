@@ -6,7 +6,13 @@ with no source texture, the inside of an opened mouth). A small encoder turns th
 features added to the generator's own skip features, and the generator predicts a colour image
 and an attention logit. The output blends the two (as GANimation and Cascade EF-GAN do):
 
-    A = sigmoid(logit);  out = A * warped + (1 - A) * colour
+    A = sigmoid(logit);  C = warped + 2 * delta;  out = clip(A * warped + (1 - A) * C, -1, 1)
+
+The colour C is predicted as a change ``delta`` (the generator's tanh output) of the warped crop,
+not from scratch: trained on a few dozen people, a colour from scratch is a blurry average face
+that costs identity wherever the attention leaks, while a change is near zero where the network
+has nothing to add (measured on validation pairs, see the model cards), and the factor 2 lets it
+still reach any colour (a dark mouth interior over a pale lip).
 
 so identity passes through wherever the warp is right and the network spends its capacity where
 it is not (teeth, eyelids, creases, the warp's own errors). The attention regularisers of the
@@ -43,10 +49,12 @@ class WarpEncoder(nn.Module):
         return tuple(out)
 
 
-def blend(warped: torch.Tensor, colour: torch.Tensor, logit: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(A * warped + (1 - A) * colour, A) with A = sigmoid(logit): 1 = the warped pixel passes through."""
+def blend(warped: torch.Tensor, delta: torch.Tensor, logit: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(out, A): ``out = A * warped + (1 - A) * (warped + 2 * delta)`` clipped to [-1, 1], with
+    A = sigmoid(logit) (1 = the warped pixel passes through) and ``delta`` in [-1, 1] the
+    generator's change of the warped colour."""
     a = torch.sigmoid(logit)
-    return a * warped + (1.0 - a) * colour, a
+    return (warped + (1.0 - a) * (2.0 * delta)).clamp(-1.0, 1.0), a
 
 
 def attention_losses(a: torch.Tensor, hole: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
