@@ -217,13 +217,13 @@ class Recipe:
         return pairs.batch(*pairs.sample(self.cfg.batch if n is None else n, self.rng), self.rng)
 
     def attention_penalty(self, out: torch.Tensor, att: torch.Tensor, wb) -> tuple[torch.Tensor, dict[str, float]]:
-        """The attention regularisers of a warp-guided output (``w_att`` sparsity outside the hole,
+        """The attention regularisers of a warp-guided output (``w_att`` sparsity outside ``wb.free``,
         ``w_tv`` smoothness; recipe options, per element) scaled by ``per_element``, the factor that
         turns a per-element mean into the recipe's own image-loss units, and the stats a person
         watches: the share of generated pixels, and the warp's own L1 to the truth beside the output's."""
         from reenact.models.nets.warpguided import attention_losses
 
-        sparsity, tv = attention_losses(att, wb.hole)
+        sparsity, tv = attention_losses(att, wb.free)
         loss = self.per_element(out) * (self.cfg.w_att * sparsity + self.cfg.w_tv * tv)  # type: ignore[attr-defined]
         return loss, {"att_generated": sparsity.item(), "att_tv": tv.item(),
                       "warp_rec": (wb.warped - wb.truth).abs().mean().item()}

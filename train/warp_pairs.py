@@ -6,6 +6,11 @@ A pair is two frames u, v of one clip. In u's aligned crop (u plays the target p
 * ``warped``: u's crop moved by the mesh warp to v's mesh (both meshes mapped into u's crop), with
   ``hole``, the warp's hole mask (where v opens a mouth u shows closed);
 * ``truth``: frame v in u's crop (v's own crop re-aligned by the similarity between the two);
+* ``free``: where the recipes let the attention generate at little cost (training only, never a
+  network input): the hole, and at 80% the regions that carry expression a warp cannot show,
+  v's mouth and eyes (their hulls, dilated). Elsewhere (skin, hair, background) what differs
+  between two frames of a clip (light, hair, the background) cannot be predicted for a new
+  person: a generator that learns it there learns its training people, not expressions;
 * ``lmk68``: v's 68 points in u's crop pixels (the landmark models' condition), and v's labels,
   AUs and blendshapes for the other conditions.
 
@@ -35,13 +40,14 @@ from .dataset import Dataset
 
 @dataclass
 class WarpBatch:
-    """target / warped / truth: [B,3,R,R] in [-1,1]; hole: [B,1,R,R] in [0,1]; lmk68: [B,68,2] crop px
+    """target / warped / truth: [B,3,R,R] in [-1,1]; hole, free: [B,1,R,R] in [0,1]; lmk68: [B,68,2] crop px
     (v in u's crop); label [B] int64, aus [B,17], blend [B,52]: frame v's; a, b: [B] the pair's rows."""
 
     target: torch.Tensor
     warped: torch.Tensor
     hole: torch.Tensor
     truth: torch.Tensor
+    free: torch.Tensor
     lmk68: torch.Tensor
     label: torch.Tensor
     aus: torch.Tensor
@@ -108,6 +114,19 @@ class WarpPairs:
         lmk = apply_affine(Mu, to_ibug68(self.mesh[v]))
         return warped, hole, truth, lmk.astype(np.float32)
 
+    def free(self, lmk68: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        """[R,R] float32: 1 in the hole, 0.8 in the dilated hulls of the mouth and the eyes of
+        ``lmk68`` (crop pixels), 0 elsewhere."""
+        R = self.size
+        m = np.zeros((R, R), np.uint8)
+        for part in (lmk68[48:60], np.concatenate([lmk68[17:22], lmk68[36:42]]),
+                     np.concatenate([lmk68[22:27], lmk68[42:48]])):  # the mouth; each eye with its brow
+            hull = cv2.convexHull(part.astype(np.float32))[:, 0]
+            cv2.fillConvexPoly(m, np.round(hull).astype(np.int32), 1)
+        k = max(3, (R // 16) | 1)
+        m = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+        return np.maximum(hole, 0.8 * m.astype(np.float32))
+
     def batch(self, a: torch.Tensor, b: torch.Tensor, g: torch.Generator | None = None) -> WarpBatch:
         """The pairs (a[i], b[i]); with ``augment``, colour-jittered through ``g``."""
         parts = [self.one(int(u), int(v)) for u, v in zip(a.tolist(), b.tolist())]
@@ -123,8 +142,9 @@ class WarpPairs:
             gain = (1.0 + 0.15 * (2 * torch.rand(n, 3, 1, 1, generator=g) - 1)).to(dev)
             offset = (0.16 * (2 * torch.rand(n, 1, 1, 1, generator=g) - 1)).to(dev)
             target, warped, truth = ((x * gain + offset).clamp(-1, 1) for x in (target, warped, truth))
+        free = np.stack([self.free(p[3], p[1]) for p in parts])
         return WarpBatch(
             target=target, warped=warped,
             hole=torch.from_numpy(np.stack([p[1] for p in parts]))[:, None].to(dev),
-            truth=truth, lmk68=torch.from_numpy(np.stack([p[3] for p in parts])).to(dev),
+            truth=truth, free=torch.from_numpy(free)[:, None].to(dev), lmk68=torch.from_numpy(np.stack([p[3] for p in parts])).to(dev),
             label=bv.label, aus=bv.aus, blend=bv.blend, a=a, b=b)

@@ -3,7 +3,7 @@
 Warp-guided (model option ``warp_guided``): the pairs are warp pairs (``train/warp_pairs.py``): frame
 u moved by the mesh warp to frame v's mesh is the input beside u's crop and v's landmarks, frame v
 is the truth; the generator blends the warped crop and its colour through an attention mask, and
-the attention regularisers (``w_att`` sparsity outside the mouth hole, ``w_tv`` smoothness, in the
+the attention regularisers (``w_att`` sparsity outside the mouth and eyes, ``w_tv`` smoothness, in the
 same per-element units as the L1) keep it from collapsing to "all warp" or "all generated".
 
 Weights follow the authors' code [C]: image L1 (sum over elements, mean over batch) weight 1,
@@ -34,7 +34,7 @@ class GCGANRecipeConfig(RecipeConfig):
     lr_decay: float = 0.98       # every lr_decay_every steps
     lr_decay_every: int = 20_000
     lr_floor: float = 5e-5
-    w_att: float = 0.1           # warp-guided: share of generated pixels outside the hole (per element)
+    w_att: float = 0.3           # warp-guided: share of generated pixels outside WarpBatch.free (per element)
     w_tv: float = 0.1            # warp-guided: total variation of the attention mask (per element)
 
 

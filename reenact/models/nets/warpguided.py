@@ -57,11 +57,12 @@ def blend(warped: torch.Tensor, delta: torch.Tensor, logit: torch.Tensor) -> tup
     return (warped + (1.0 - a) * (2.0 * delta)).clamp(-1.0, 1.0), a
 
 
-def attention_losses(a: torch.Tensor, hole: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def attention_losses(a: torch.Tensor, free: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(sparsity, smoothness) of an attention map ``A`` Bx1xRxR (GANimation's regularisers, with
-    A = 1 meaning "keep the warp"): the mean share of generated pixels outside the hole (so the
-    network generates only where it must), and the total variation of A."""
-    gen = (1.0 - a) * (1.0 - hole)
+    A = 1 meaning "keep the warp"): the mean share of generated pixels, each weighted by 1 - free
+    (``free`` Bx1xRxR in [0,1]: where generating costs nothing, e.g. the warp's hole; training's
+    ``WarpBatch.free``), so the network generates only where it must; and the total variation of A."""
+    gen = (1.0 - a) * (1.0 - free)
     sparsity = gen.mean()
     tv = (a[..., 1:, :] - a[..., :-1, :]).abs().mean() + (a[..., :, 1:] - a[..., :, :-1]).abs().mean()
     return sparsity, tv
