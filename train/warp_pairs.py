@@ -3,7 +3,8 @@
 A pair is two frames u, v of one clip. In u's aligned crop (u plays the target photo):
 
 * ``target``: frame u's crop, what the per-target engine encodes;
-* ``warped``: u's crop moved by the mesh warp to v's mesh (both meshes mapped into u's crop), with
+* ``warped``: u's crop moved by the mesh warp to v's mesh (both meshes mapped into u's crop), its
+  opened mouth filled with the ``warp`` model's dark interior (as the runtime feeds it), with
   ``hole``, the warp's hole mask (where v opens a mouth u shows closed);
 * ``truth``: frame v in u's crop (v's own crop re-aligned by the similarity between the two);
 * ``free``: where the recipes let the attention generate at little cost (training only, never a
@@ -32,7 +33,7 @@ import torch
 
 from reenact.errors import ReenactError
 from reenact.geometry import apply_affine, to_ibug68
-from reenact.geometry.warp import backward_map, extend_mesh, hole_mask, remap
+from reenact.geometry.warp import MouthColours, backward_map, extend_mesh, fill_mouth, hole_mask, mouth_height, remap
 
 from .data import TrainData
 from .dataset import Dataset
@@ -109,6 +110,8 @@ class WarpPairs:
         mx, my = backward_map(s, d, (R, R), (0, 0), self.step)
         warped = remap(self.crops[u], mx, my)
         hole = hole_mask(src, dst, (R, R))
+        if hole.any():  # the opened mouth filled, as the runtime's warped crop is (the warp model's interior)
+            fill_mouth(warped, hole, MouthColours.from_photo(self.crops[u], src), mouth_height(dst))
         T = (_h(Mu) @ np.linalg.inv(_h(self.M[v])))[:2]  # v's crop -> u's crop
         truth = cv2.warpAffine(self.crops[v], T, (R, R), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         lmk = apply_affine(Mu, to_ibug68(self.mesh[v]))

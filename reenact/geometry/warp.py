@@ -322,8 +322,8 @@ class WarpFrame:
     """One frame's warp of a target: the destination mesh ``[478,3]`` (photo pixels), the dense
     backward map of the photo's warp region (``map_x``/``map_y``, ``[h, w]`` float32, photo
     pixels), its hole mask ``[h, w]``, and, when asked for, the same warp in the model's crop:
-    ``crop`` (the warped target crop ``[R, R, 3]`` uint8), ``crop_hole`` ``[R, R]`` and the crop
-    maps."""
+    ``crop`` (the warped target crop ``[R, R, 3]`` uint8, its opened mouth filled as the ``warp``
+    model shows it), ``crop_hole`` ``[R, R]`` and the crop maps."""
 
     mesh: np.ndarray
     map_x: np.ndarray
@@ -401,6 +401,8 @@ class WarpCompositor:
             wf.crop_map = (cmx, cmy)
             wf.crop = remap(self.crop, cmx, cmy)
             wf.crop_hole = hole_mask(self.src_crop, dst_c, (R, R))
+            if wf.hole_box is not None:  # the crop as the warp model renders it: the opened mouth filled
+                fill_mouth(wf.crop, wf.crop_hole, self.colours, mouth_height(dst_c))
         return wf
 
     def crop_of(self, image: np.ndarray) -> np.ndarray:

@@ -301,8 +301,9 @@ class Reenactor:
         if crop is not None:
             ref = wf.crop if self._warp_inputs else self.warper.warp_crop(wf, self.neutral_crop)
             residual = crop.astype(np.float32) - ref.astype(np.float32)
-        # a generator that reads the warp paints the mouth itself; otherwise the hole gets the plain interior
-        return self.warper.render(wf, residual, fill_mouth_hole=not self._warp_inputs)
+        # the mouth interior is filled first; a generator that reads the warp got the filled crop, so
+        # its residual paints over that fill (teeth, tongue), as it learnt to
+        return self.warper.render(wf, residual)
 
     def _encode_driver(self, gray: torch.Tensor) -> torch.Tensor:
         return self.backend.driver({"drv_gray": gray.to(self.backend.device)})["code_raw"]
