@@ -56,21 +56,28 @@ def test_one_warp_guided_step_and_export(tiny_dataset, tmp_path):  # noqa: F811
 
 @pytest.mark.slow
 def test_warp_guided_gcgan_learns_and_follows_the_warp_and_the_condition(tiny_dataset, tmp_path):  # noqa: F811
-    """It starts from the warp (attention 0.88 on the warp at initialisation), so its error starts
-    near the warp's own: it must then do clearly better than the warp it is given."""
+    """On 8 consecutive frames the warp is already at the frames' own noise, so, as for the other
+    models (test_warp_guided_cet2_cefgan), a mouth-and-chin box without source texture is the
+    generator's job: its reconstruction must halve, end clearly below the warp, and follow both the
+    warped crop and the landmarks."""
+    from .test_warp_guided_cet2_cefgan import _blank_mouth_box
+
     steps = 300
     tr = Trainer(_opts(tiny_dataset, tmp_path, steps=steps, limit=8))
+    pairs = tr.recipe.warp_pairs()
+    plain = _blank_mouth_box(pairs, tr.model.res)
     while tr.step < steps:
         tr.train_step()
     rec = watched(tr.history, tr.plan.watch)
     warp_rec = np.array([h["G/warp_rec"] for h in tr.history if "G/warp_rec" in h])
     first, last = rec[:20].mean(), rec[-20:].mean()
-    assert last < 0.8 * first, f"rec {first:.4f} -> {last:.4f}"
-    assert last < 0.85 * warp_rec.mean(), f"rec {last:.4f} vs the warp's own {warp_rec.mean():.4f}"
+    print(f"gcgan: rec {first:.4f} -> {last:.4f}, the warp's own {warp_rec.mean():.4f}")
+    assert last <= 0.5 * first, f"rec {first:.4f} -> {last:.4f}"
+    assert last < 0.7 * warp_rec.mean(), f"rec {last:.4f} vs the warp's own {warp_rec.mean():.4f}"
     m = tr.model.eval()
-    pairs = tr.recipe.warp_pairs()
     a = torch.arange(4)
-    wb = pairs.batch(a, pairs.partners(a, offset=3))
+    b = pairs.partners(a, offset=3)
+    wb = pairs.batch(a, b)
     from reenact.models.gcgan import lmk_to_vector
 
     with torch.no_grad():
@@ -78,7 +85,10 @@ def test_warp_guided_gcgan_learns_and_follows_the_warp_and_the_condition(tiny_da
         out = m.gen(wb.target, g, wb.warped, wb.hole)
         shifted = m.gen(wb.target, g, torch.roll(wb.warped, 4, dims=3), wb.hole)
         other = m.gen(wb.target, g.flip(0), wb.warped, wb.hole)
+        real = plain(a, b)
+        out_real = m.gen(real.target, lmk_to_vector(real.lmk68, m.res), real.warped, real.hole)
     assert (out - shifted).abs().mean() > 0.02, "the output ignores the warped crop"
-    assert (out - other).abs().mean() > 0.003, "the output ignores the landmarks"
-    # and it is closer to the truth than the untrained warp-through start
-    assert (out - wb.truth).abs().mean() < (wb.target - wb.truth).abs().mean()
+    effect = (out - other).abs()
+    assert float((effect * wb.hole).sum() / (wb.hole.sum() * 3)) > 0.003, "the output ignores the landmarks"
+    # on the unmodified pairs it keeps what the warp got right
+    assert (out_real - real.truth).abs().mean() < 1.4 * (real.warped - real.truth).abs().mean()

@@ -205,11 +205,11 @@ class Recipe:
 
     def warp_pairs(self):
         """The training split's warp pairs (built once; colour-jittered, see ``WarpPairs``)."""
-        if not hasattr(self, "_pairs"):
+        if not hasattr(self, "_warp_pairs"):
             from .warp_pairs import WarpPairs
 
-            self._pairs = WarpPairs(self.data, self.data.ds, augment=True)
-        return self._pairs
+            self._warp_pairs = WarpPairs(self.data, self.data.ds, augment=True)
+        return self._warp_pairs
 
     def warp_batch(self, n: int | None = None):
         """``n`` (default: the batch size) random warp pairs drawn through ``self.rng``."""

@@ -6,6 +6,13 @@ Nothing heavy can be cached (the AU planes enter at the first layer, MODELS.md 5
 target cache is just the aligned crop ``img_src`` and its AUs ``au_src``; the one engine
 ``cefgan_drive`` runs the interpolator and every stage per frame. Every frame edits the
 still, never the previous output.
+
+Warp-guided (model option ``warp_guided``): ``cefgan_drive`` reads the AUs (``au_src`` from the
+cache, ``au_tgt``) and, from the mesh warp, ``warped`` (the target crop moved to the driver's
+expression, ``[1,3,128,128]`` in [-1,1]) and ``hole`` (``[1,1,128,128]`` in [0,1]): the cascade
+edits the warped crop instead of the still (its attention blends "keep the warped pixel" with
+generated colour), the hole joins every stage's inputs (``reenact.models.nets.cefgan``). Nothing
+else is per target, so there is still no target engine. ``n_stages=1`` is the fast mode here too.
 """
 from __future__ import annotations
 
@@ -17,7 +24,8 @@ from ..geometry.align import DEFAULT_TEMPLATE
 from .base import (EngineSpec, ModelConfig, ReenactModel, TargetCache, TargetInput, TensorFields, TensorSpec,
                    register_model)
 from .signals import AUSignal
-from .nets.cefgan import N_AUS, RES, AUCritic, CascadeEFGAN, CEFDiscriminator, CEFGANDrive, default_boxes
+from .nets.cefgan import (N_AUS, RES, AUCritic, CascadeEFGAN, CEFDiscriminator, CEFGANDrive, CEFGANWarpDrive,
+                          default_boxes)
 
 
 def _centre(row_u: float, res: int = RES) -> tuple[int, int]:
@@ -87,7 +95,7 @@ class CEFGAN(ReenactModel):
         super().__init__(cfg)
         w = cfg.width
         self.cascade = CascadeEFGAN(w, cfg.n_res, cfg.n_stages, cfg.n_aus, tuple(cfg.eyes_center),
-                                    tuple(cfg.nose_center), tuple(cfg.mouth_center))
+                                    tuple(cfg.nose_center), tuple(cfg.mouth_center), warp_guided=cfg.warp_guided)
         self.disc = CEFDiscriminator(w, cfg.n_aus)
         self.au_critic = AUCritic(cfg.n_aus, w)
 
@@ -108,5 +116,10 @@ class CEFGAN(ReenactModel):
         # between ONNX Runtime's and PyTorch's kernels compound: one stage agrees to ~3e-6 (relative L2),
         # three stages of an untrained network to ~5e-4. The 3-stage tolerance is MODELS.md's 1e-3 gate.
         rtol = 1e-4 if self.cfg.n_stages == 1 else 1e-3
-        return [EngineSpec("cefgan_drive", "drive", lambda: CEFGANDrive(self.cascade).eval(), inputs,
-                           (TensorSpec("img", (1, 3, RES, RES)),), onnx_rtol=rtol)]
+        out = (TensorSpec("img", (1, 3, RES, RES)),)
+        if self.cfg.warp_guided:  # the warped crop takes the still's place (img_src stays in the cache, unread)
+            warp = (TensorSpec("warped", (1, 3, RES, RES), source="warp"), TensorSpec("hole", (1, 1, RES, RES), source="warp"))
+            return [EngineSpec("cefgan_drive", "drive", lambda: CEFGANWarpDrive(self.cascade).eval(), inputs[1:] + warp,
+                               out, onnx_rtol=rtol)]
+        return [EngineSpec("cefgan_drive", "drive", lambda: CEFGANDrive(self.cascade).eval(), inputs, out,
+                           onnx_rtol=rtol)]

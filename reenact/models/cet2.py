@@ -15,6 +15,14 @@ Inference split (3.6):
 
 ``condition_from_frame`` gives the raw code E(grey(crop)) (no retargeting); ``neutral_condition``
 is code 0.
+
+Warp-guided (model option ``warp_guided``): ``cet2_decode`` also reads ``warped`` (the target crop
+moved by the mesh warp to the driver's expression, ``[1,3,128,128]`` in [-1,1]) and ``hole``
+(``[1,1,128,128]`` in [0,1]); a warp encoder's features join G's decoder and the output blends the
+warped crop with G's colour through a predicted attention (``reenact.models.nets.cet2``).
+``cet2_target`` then encodes the target as it is (``h = G.encode(crop)``, reading ``img`` only): the
+neutralising pass G(x, 0) would need a warp to the neutral face, and the warp already carries the
+geometry. ``cet2_encode`` and the code are unchanged.
 """
 from __future__ import annotations
 
@@ -83,11 +91,12 @@ class Cet2(ReenactModel):
 
     def __init__(self, cfg: Cet2Config):
         super().__init__(cfg)
-        self.G = Cet2Generator(cfg.width, cfg.code_dim)
+        self.G = Cet2Generator(cfg.width, cfg.code_dim, warp_guided=cfg.warp_guided)
         self.E = Cet2Encoder(cfg.width, cfg.code_dim)
         self.D = Cet2Discriminator(cfg.width)
         if cfg.init == "he":
             self.apply(_he_init)
+            self.G.init_attention()  # he_init zeroes the attention logit's +2 bias
         # scripted expressions: baseline-subtracted blendshapes [52] -> code, fitted on the training data at
         # the end of training (zero = not fitted; scripts then refuse to drive this model)
         self.register_buffer("blend_code", torch.zeros(52, cfg.code_dim))
@@ -116,16 +125,24 @@ class Cet2(ReenactModel):
     def engines(self) -> list[EngineSpec]:
         c = self.G.h_channels
         h = TensorSpec("h", (1, c, RES // 8, RES // 8), source="cache")
+        img = TensorSpec("img", (1, 3, RES, RES), source="target")
+        if self.cfg.warp_guided:  # the target as it is (see the module docstring)
+            target = EngineSpec("cet2_target", "target", lambda: Cet2TargetEncoder(self.G, neutralise=False).eval(),
+                                (img,), (h,))
+            warp = (TensorSpec("warped", (1, 3, RES, RES), source="warp"),
+                    TensorSpec("hole", (1, 1, RES, RES), source="warp"))
+        else:
+            target = EngineSpec("cet2_target", "target",
+                                lambda: Cet2TargetEncoder(self.G, neutralise=True,
+                                                          skip_neutral=self.cfg.skip_neutral_target).eval(),
+                                (img, TensorSpec("neutral", (1, 1), source="target")), (h,))
+            warp = ()
         return [
-            EngineSpec("cet2_target", "target",
-                       lambda: Cet2TargetEncoder(self.G, neutralise=True,
-                                                 skip_neutral=self.cfg.skip_neutral_target).eval(),
-                       (TensorSpec("img", (1, 3, RES, RES), source="target"),
-                        TensorSpec("neutral", (1, 1), source="target")), (h,)),
+            target,
             EngineSpec("cet2_encode", "driver", lambda: Cet2Encode(self.E).eval(),
                        (TensorSpec("drv_gray", (1, 1, RES, RES), source="driver"),),
                        (TensorSpec("code_raw", (1, self.code_dim)),)),
             EngineSpec("cet2_decode", "drive", lambda: Cet2Decode(self.G).eval(),
-                       (h, TensorSpec("code", (1, self.code_dim), source="condition")),
+                       (h, TensorSpec("code", (1, self.code_dim), source="condition")) + warp,
                        (TensorSpec("img", (1, 3, RES, RES)),)),
         ]

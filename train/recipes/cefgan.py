@@ -35,6 +35,24 @@ Stats (phase G): ``cyc`` (the cycle L1, mean over stages: the watched statistic,
 over the stages (saturation risk, 5.9), in the cascade the PSNR of each stage's output to the
 source ``psnr_s<k>`` (error accumulation, 5.9) and ``interp``/``interp_l1``; phase D: ``wdist``,
 ``gp``, ``au_real`` (the AU head's MSE on real frames); phase C: the AU critic's ``wdist``, ``gp``.
+
+Warp-guided (model option ``warp_guided``): the image phases draw warp pairs (``train/warp_pairs.py``).
+The cascade edits frame u moved by the mesh warp to frame v's mesh (the hole mask beside it in every
+stage) from u's own AUs (source, ``self.data`` AUs of u) toward v's AUs (target), and its output is
+compared with v in u's crop: ``rec`` = mean |output - v|, weight ``w_rec`` (100, as pix2pix weighs its
+L1 against its GAN loss; the supervised pair takes the place of the cycle, which would ask a stage to
+undo a geometric change the warp made, and double the generator's cost. At λ2's 10 the WGAN and AU
+terms drown it: on 8 real frames the reconstruction then does not fall at all in 100 steps). Kept
+from the paper: the schedule (single EF-GAN, then the cascade from copies of it), L_adv (D's real
+images are the v frames), L_cond (D's AU head learns v's AUs; each stage's output is judged against
+its y_k), the interpolator and its critic. L_attn is replaced by the
+warp-guided attention regularisers on the share of the warped crop in the output (``keep_map``, the
+product of every stage's (1 - A_global)(1 - A_refine)): ``w_att`` x the generated share, weighted by
+1 - ``WarpBatch.free`` (the hole, and the mouth and eyes at 80%, cost nothing or little), plus
+``w_tv_att`` x its total variation (per element, in units of the ``w_rec``-weighted L1;
+``w_tv`` stays the paper's TV weight in pixel sums, unused here). GANimation's L_attn pushes towards
+editing, which would fight a warp that is mostly right. Watched: ``rec``; stats also ``att_generated``,
+``warp_rec`` (the warp's own L1 to v) and, in the cascade, ``psnr_s<k>`` of each stage's output to v.
 """
 from __future__ import annotations
 
@@ -66,6 +84,10 @@ class CEFGANRecipeConfig(RecipeConfig):
     interp_warmup: bool = True    # train the interpolator (its own loss only) during step 1 too [D]
     interp_repeats: int = 1       # interpolator updates per step during that warm-up (an MLP: cheap)
     decay_fraction: float = 1 / 3  # linear lr decay over this last share of each stage
+    w_rec: float = 100.0          # warp-guided: L1 of the output to frame v (mean over elements; see the docstring)
+    w_att: float = 0.3            # warp-guided: generated share where not free (x w_rec, per element)
+    w_tv_att: float = 0.1         # warp-guided: total variation of the warp's share (x w_rec, per element)
+    w_adv_warp: float = 1.0       # warp-guided: weight of L_adv (the paper's 1)
 
     def validate(self) -> None:
         super().validate()
@@ -122,7 +144,7 @@ class CEFGANRecipe(Recipe):
                                  Phase("G", "G", lambda s: self.g_loss(s, False))],
                                 on_start=self._start_cascade))
         self._opts = opts
-        plan = TrainingPlan(opts, stages, watch="cyc")
+        plan = TrainingPlan(opts, stages, watch="rec" if self.warp_guided else "cyc")
 
         def decay(step: int, total: int) -> float:
             for _st, a, b in plan.stage_bounds(total):
@@ -171,7 +193,7 @@ class CEFGANRecipe(Recipe):
     def _aus(self, idx: torch.Tensor) -> torch.Tensor:
         return self.data.aus[idx.to(self.data.device)]
 
-    def _pairs(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def _frame_pairs(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Indices of source frames and of another random frame each (whose AUs are the target)."""
         n = len(self.data)
         a = self.data.frames(self.cfg.batch, self.rng)
@@ -180,17 +202,24 @@ class CEFGANRecipe(Recipe):
 
     def _batch(self):
         """Source images, their own AUs, and the AUs of another random frame as the target."""
-        a, b = self._pairs()
+        a, b = self._frame_pairs()
         src = self.data.batch(a)
         return src.img, src.aus, self._aus(b)
 
-    def _edit(self, img: torch.Tensor, au_from: torch.Tensor, au_to: torch.Tensor, single: bool):
-        """-> (per-stage outputs, per-stage AU targets, per-stage StageOut)."""
+    def _warp(self):
+        """Warp-guided batch: (warp pairs, u's own AUs as the source, v's AUs as the target)."""
+        wb = self.warp_batch()
+        return wb, self._aus(wb.a), wb.aus
+
+    def _edit(self, img: torch.Tensor, au_from: torch.Tensor, au_to: torch.Tensor, single: bool,
+              hole: torch.Tensor | None = None):
+        """-> (per-stage outputs, per-stage AU targets, per-stage StageOut); ``hole`` for a warp-guided
+        cascade (``img`` is then the warped crop)."""
         casc = self.model.cascade
         if single:
-            o = casc.stages[0].run(img, au_to)
+            o = casc.stages[0].run(img, au_to, hole)
             return [o.img], [au_to], [o]
-        out = casc.run(img, au_from, au_to)
+        out = casc.run(img, au_from, au_to, hole)
         return out.imgs, out.targets, out.stages
 
     def _score(self, x: torch.Tensor) -> torch.Tensor:
@@ -200,9 +229,15 @@ class CEFGANRecipe(Recipe):
     # -- losses -----------------------------------------------------------------------------
     def d_loss(self, step: int, single: bool):
         c, disc = self.cfg, self.model.disc
-        img, au_src, au_tgt = self._batch()
-        with torch.no_grad():
-            fakes, _, _ = self._edit(img, au_src, au_tgt, single)
+        if self.warp_guided:  # real: v (with v's AUs); fakes: the edits of u warped to v
+            wb, au_u, au_tgt = self._warp()
+            img, au_src = wb.truth, au_tgt
+            with torch.no_grad():
+                fakes, _, _ = self._edit(wb.warped, au_u, au_tgt, single, wb.hole)
+        else:
+            img, au_src, au_tgt = self._batch()
+            with torch.no_grad():
+                fakes, _, _ = self._edit(img, au_src, au_tgt, single)
         fake = torch.cat(fakes)
         s_real, au_pred = disc(img)
         s_real = s_real.flatten(1).mean(1)
@@ -216,7 +251,7 @@ class CEFGANRecipe(Recipe):
     def c_loss(self, step: int):
         """AU critic: WGAN-GP between the dataset's AU vectors and the interpolator's y_k (k < n)."""
         c, casc, crit = self.cfg, self.model.cascade, self.model.au_critic
-        a, b = self._pairs()
+        a, b = self._frame_pairs()
         au_src, au_tgt = self._aus(a), self._aus(b)
         real = self._aus(self.data.frames(self.cfg.batch, self.rng))
         with torch.no_grad():
@@ -238,7 +273,7 @@ class CEFGANRecipe(Recipe):
 
     def i_loss(self, step: int):
         """Interpolator warm-up during schedule step 1: its own loss, no images."""
-        a, b = self._pairs()
+        a, b = self._frame_pairs()
         requires_grad(self.model.au_critic, False)
         try:
             loss, l1 = self._interp_loss(self._aus(a), self._aus(b))
@@ -246,7 +281,21 @@ class CEFGANRecipe(Recipe):
             requires_grad(self.model.au_critic, True)
         return self.cfg.w_interp * loss, {"interp": loss.item(), "interp_l1": l1}
 
+    def per_element(self, out: torch.Tensor) -> float:
+        return self.cfg.w_rec  # the warp-guided reconstruction is a per-element mean weighted w_rec
+
+    def attention_penalty(self, out: torch.Tensor, att: torch.Tensor, wb) -> tuple[torch.Tensor, dict[str, float]]:
+        """As ``Recipe.attention_penalty`` with ``w_tv_att`` as the TV weight (``w_tv`` is the paper's)."""
+        from reenact.models.nets.warpguided import attention_losses
+
+        sparsity, tv = attention_losses(att, wb.free)
+        loss = self.per_element(out) * (self.cfg.w_att * sparsity + self.cfg.w_tv_att * tv)
+        return loss, {"att_generated": sparsity.item(), "att_tv": tv.item(),
+                      "warp_rec": (wb.warped - wb.truth).abs().mean().item()}
+
     def g_loss(self, step: int, single: bool):
+        if self.warp_guided:
+            return self.g_warp_loss(step, single)
         c, m = self.cfg, self.model
         casc, n = m.cascade, (1 if single else m.cascade.n_stages)
         self._single = single
@@ -293,10 +342,59 @@ class CEFGANRecipe(Recipe):
             requires_grad(m.au_critic, True)
         return loss, stats
 
+    def g_warp_loss(self, step: int, single: bool):
+        """Warp-guided G phase (see the module docstring)."""
+        from reenact.models.nets.cefgan import keep_map
+
+        c, m = self.cfg, self.model
+        n = 1 if single else m.cascade.n_stages
+        self._single = single
+        if single:
+            self._mirror_single()
+        wb, au_src, au_tgt = self._warp()
+        requires_grad(m.disc, False)
+        requires_grad(m.au_critic, False)
+        try:
+            imgs, ys, outs = self._edit(wb.warped, au_src, au_tgt, single, wb.hole)
+            s_fake, au_pred = m.disc(torch.cat(imgs))
+            adv = -s_fake.flatten(1).mean(1).mean() * n
+            cond = F.mse_loss(au_pred, torch.cat([t.detach() for t in ys])) * n
+            out = imgs[-1]
+            rec = (out - wb.truth).abs().mean()
+            penalty, att_stats = self.attention_penalty(out, keep_map(outs), wb)
+            loss = c.w_adv_warp * adv + c.w_cond * cond + c.w_rec * rec + penalty
+            stats = {"rec": rec.item(), "adv": adv.item(), "cond": cond.item() / n, **att_stats}
+            for k in BRANCHES:
+                stats[f"attn_{k}"] = sum(o.attn[k].mean().item() for o in outs) / len(outs)
+            if not single:
+                with torch.no_grad():
+                    for k, x in enumerate(imgs, 1):
+                        mse = (x - wb.truth).pow(2).flatten(1).mean(1).clamp_min(1e-10)
+                        stats[f"psnr_s{k}"] = (10 * torch.log10(4.0 / mse)).mean().item()
+                if n > 1:
+                    interp, l1 = self._interp_loss(au_src, au_tgt)
+                    loss = loss + c.w_interp * interp
+                    stats.update({"interp": interp.item(), "interp_l1": l1})
+        finally:
+            requires_grad(m.disc, True)
+            requires_grad(m.au_critic, True)
+        return loss, stats
+
     # -- samples ----------------------------------------------------------------------------
     def samples(self, index: torch.Tensor) -> list[torch.Tensor]:
         """Rows: input, output toward the next frame's AUs, cycle back to the input's AUs (the single
-        EF-GAN during schedule step 1, the cascade after)."""
+        EF-GAN during schedule step 1, the cascade after). Warp-guided: photo u, u warped to v, v (truth,
+        in u's crop), output toward v's AUs, the warp's share in it (white = warp)."""
+        if self.warp_guided:
+            from reenact.models.nets.cefgan import keep_map
+
+            from ..warp_pairs import WarpPairs
+
+            pairs = WarpPairs(self.data, self.data.ds)
+            wb = pairs.batch(index, pairs.partners(index, offset=7))
+            imgs, _, outs = self._edit(wb.warped, self._aus(wb.a), wb.aus, self._single, wb.hole)
+            keep = keep_map(outs)
+            return [wb.target, wb.warped, wb.truth, imgs[-1].clamp(-1, 1), (keep * 2 - 1).expand(-1, 3, -1, -1)]
         src = self.data.batch(index)
         au_tgt = self._aus(index.roll(1))
         out, _, _ = self._edit(src.img, src.aus, au_tgt, self._single)

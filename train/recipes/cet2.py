@@ -19,6 +19,30 @@ The watched statistic ``cyc`` is the mean of the two cycle L1s of the first sub-
 that phase only); every G+E phase reports ``cyc_n`` / ``cyc_e`` and ``code_std`` (the per-element
 std of E(x_e) across the batch: encoder collapse shows as it falling far below the std of the
 sampled codes, 0.29 for r = 0.5).
+
+Warp-guided (model option ``warp_guided``): every sub-batch draws warp pairs (``train/warp_pairs.py``)
+instead of unpaired neutral / emotional frames. G reads frame u (its ``h``, encoded as it is), u moved
+by the mesh warp to frame v's mesh and the warp's hole mask, and the code of v's own pixels (v plays
+the paper's reference image, as in cycle (b)), relative to u's: clip(E(v) - E(u), ±0.5). The
+runtime's code is the driver's relative to its calibrated neutral (``Cet2CodeSignal``), applied to the
+target as its warp applies the driver's motion relative to that neutral: in a pair, the warp moves u
+by v's motion relative to u, and the code says the same change (u and v share the pair's colour
+jitter, so the code does not read it). The output is compared with v in u's crop (``rec``, L1, weight
+``w_rec`` = 100, as pix2pix weighs its L1 against its GAN loss: at 10, on 8 real frames D wins within
+20 steps and the adversarial term drives the reconstruction up). The supervised pair takes the place
+of the two cycles, whose second pass would need a warp back that a pair does not have.
+
+Kept from the paper: the adversarial loss (D judges v's face type: 0 neutral, 1 emotional; R1 on v),
+L_code (E reads back, from the output, the code it was given: here the relative code, detached;
+lambda_code ramp as above), the optimizers, weight decay and EMA, except that E learns at
+``lr_e_warp`` (1e-4) instead of the paper's 1e-6: here E is trained by the reconstruction (without the
+random codes of cycle (a) to read back, a nearly frozen E would leave the code carrying almost
+nothing). Dropped: the random codes, and with them L_ds and cycle (a), and the flip / resized-crop
+augmentation (the pairs have their own colour jitter). Each GE phase adds the attention regularisers
+(``w_att`` sparsity outside ``WarpBatch.free``, ``w_tv`` smoothness; per element, in units of the
+``w_rec``-weighted L1). One step runs ``len(sub_batches)`` sub-batches of ``batch`` pairs (a D and a GE
+phase each). Watched: ``rec`` = mean |output - v| of the first sub-batch; ``att_generated`` and
+``warp_rec`` (the warp's own L1 to v) beside it.
 """
 from __future__ import annotations
 
@@ -59,6 +83,10 @@ class Cet2RecipeConfig(RecipeConfig):
     augment: bool = True                 # flip + random resized crop (p 0.5) [C]
     fit_frames: int = 512                # frames used to fit the blendshape-to-code map at each checkpoint
     fit_ridge: float = 0.1
+    lr_e_warp: float = 1e-4              # warp-guided: E's lr (E learns from the reconstruction, see above)
+    w_rec: float = 100.0                 # warp-guided: L1 of the output to frame v (mean over elements)
+    w_att: float = 0.3                   # warp-guided: share of generated pixels where not free (x w_rec)
+    w_tv: float = 0.1                    # warp-guided: total variation of the attention mask (x w_rec)
 
     def validate(self) -> None:
         super().validate()
@@ -95,12 +123,14 @@ class Cet2Recipe(Recipe):
                 raise ValueError(f"sub_batches entries must be made of 'a' (N->E->N) and 'b' (E->N->E), got {s!r}")
         if not c.sub_batches:
             raise ValueError("sub_batches must name at least one sub-batch")
-        # fail before training starts if either group is missing (TrainData.where's message)
         self._neutral_pool = self.data.neutral
-        self.data.where(self._neutral_pool, 1, self.rng, "neutral (neutral flag set)")
-        self.data.where(~self._neutral_pool, 1, self.rng, "emotional (neutral flag not set)")
-        self._warn_unbalanced_people()
+        if not self.warp_guided:  # warp pairs need no neutral / emotional groups
+            # fail before training starts if either group is missing (TrainData.where's message)
+            self.data.where(self._neutral_pool, 1, self.rng, "neutral (neutral flag set)")
+            self.data.where(~self._neutral_pool, 1, self.rng, "emotional (neutral flag not set)")
+            self._warn_unbalanced_people()
         self._sample: tuple[tuple[int, int], torch.Tensor, torch.Tensor] | None = None
+        self._warp_sample: tuple[tuple[int, int], object] | None = None
 
     def _warn_unbalanced_people(self) -> None:
         person = self.data.person.cpu().numpy()
@@ -117,14 +147,23 @@ class Cet2Recipe(Recipe):
         opts = {
             "D": torch.optim.Adam(m.D.parameters(), lr=c.lr, betas=betas, weight_decay=c.weight_decay),
             "GE": torch.optim.Adam([{"params": list(m.G.parameters()), "lr": c.lr},
-                                    {"params": list(m.E.parameters()), "lr": c.lr_e}],
+                                    {"params": list(m.E.parameters()), "lr": c.lr_e_warp if self.warp_guided else c.lr_e}],
                                    lr=c.lr, betas=betas, weight_decay=c.weight_decay),
         }
         phases = []
+        if self.warp_guided:  # one D and one GE phase per sub-batch of warp pairs (the cycle letters are unused)
+            for k in range(len(c.sub_batches)):
+                phases.append(Phase(f"D{k + 1}", "D", self._warp_loss_fn(self.warp_d_loss, k)))
+                phases.append(Phase(f"GE{k + 1}", "GE", self._warp_loss_fn(self.warp_ge_loss, k)))
+            return TrainingPlan(opts, [Stage("joint", 1.0, phases)], {}, watch="rec")
         for k, cycles in enumerate(c.sub_batches):
             phases.append(Phase(f"D{k + 1}", "D", self._d_loss_fn(k, cycles)))
             phases.append(Phase(f"GE{k + 1}", "GE", self._ge_loss_fn(k, cycles)))
         return TrainingPlan(opts, [Stage("joint", 1.0, phases)], {}, watch="cyc")
+
+    @staticmethod
+    def _warp_loss_fn(fn, k: int):
+        return lambda step: fn(step, k)
 
     def _d_loss_fn(self, k: int, cycles: str):
         return lambda step: self.d_loss(step, k, cycles)
@@ -263,10 +302,78 @@ class Cet2Recipe(Recipe):
             stats.update({f"lambda_{name}": v for name, v in lam.items()})
         return total, stats
 
+    # -- warp-guided losses (see the module docstring) ---------------------------------------
+    def _warp_draw(self, step: int, k: int):
+        """The warp pairs of sub-batch ``k`` (the D phase draws them, the GE phase reuses them)."""
+        if self._warp_sample is not None and self._warp_sample[0] == (step, k):
+            return self._warp_sample[1]
+        wb = self.warp_batch()
+        self._warp_sample = ((step, k), wb)
+        return wb
+
+    def warp_code(self, img: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+        """The condition of frame v (``img``): clip(E(v) - E(u), ±0.5) (``ref``: u's images, or their
+        codes E(u) when already computed), as the runtime's code is relative to a neutral reference."""
+        from reenact.models.signals import Cet2CodeSignal
+
+        lim = Cet2CodeSignal.CLIP
+        e_ref = ref if ref.dim() == 2 else self.model.encode_code(ref)
+        return (self.model.encode_code(img) - e_ref).clamp(-lim, lim)
+
+    def _v_types(self, wb) -> torch.Tensor:
+        """Face type of each pair's frame v, as D judges it: 0 neutral, 1 emotional."""
+        return (~self.data.neutral[wb.b.to(self.data.device)]).long().to(wb.truth.device)
+
+    def per_element(self, out: torch.Tensor) -> float:
+        return self.cfg.w_rec  # the reconstruction is a per-element mean weighted w_rec
+
+    def warp_d_loss(self, step: int, k: int):
+        m, c = self.model, self.cfg
+        wb = self._warp_draw(step, k)
+        y = self._v_types(wb)
+        with torch.no_grad():
+            fake = m.G(wb.target, self.warp_code(wb.truth, wb.target), wb.warped, wb.hole)
+        real = wb.truth.detach().requires_grad_(True)
+        out_real, out_fake = m.D(torch.cat([real, fake]), torch.cat([y, y])).split(real.shape[0])
+        l_real = F.binary_cross_entropy_with_logits(out_real, torch.ones_like(out_real))
+        l_fake = F.binary_cross_entropy_with_logits(out_fake, torch.zeros_like(out_fake))
+        r1 = r1_penalty(out_real, real)
+        return l_real + l_fake + c.w_r1 * r1, {"real": l_real.item(), "fake": l_fake.item(), "r1": r1.item()}
+
+    def warp_ge_loss(self, step: int, k: int):
+        m, c = self.model, self.cfg
+        lam = self.lambdas(step)
+        wb = self._warp_draw(step, k)
+        e_ref = m.encode_code(wb.target)
+        code = self.warp_code(wb.truth, e_ref)  # v as the reference image: E learns through the reconstruction
+        out, att = m.G(wb.target, code, wb.warped, wb.hole, with_attention=True)
+        rec = (out - wb.truth).abs().mean()
+        logit = self._d_frozen(out, self._v_types(wb))
+        adv = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
+        l_code = (self.warp_code(out, e_ref.detach()) - code.detach()).abs().mean()
+        penalty, att_stats = self.attention_penalty(out, att, wb)
+        total = c.w_rec * rec + c.w_adv * adv + lam["code"] * l_code + penalty
+        stats = {("rec" if k == 0 else f"rec{k + 1}"): rec.item(), "adv": adv.item(), "code": l_code.item(),
+                 "code_abs": code.detach().abs().mean().item(), **att_stats}
+        if code.shape[0] > 1:
+            stats["code_std"] = code.detach().std(0).mean().item()
+        if k == 0:
+            stats["lambda_code"] = lam["code"]
+        return total, stats
+
     # -- samples ----------------------------------------------------------------------------
     def samples(self, index: torch.Tensor) -> list[torch.Tensor]:
-        """Rows: input x, G(x, code of another frame), cycle back G(G(x, c_other), E(x))."""
+        """Rows: input x, G(x, code of another frame), cycle back G(G(x, c_other), E(x)). Warp-guided:
+        photo u, u warped to v, v (truth, in u's crop), output for v's code, attention (white = warp)."""
         m = self.model
+        if self.warp_guided:
+            from ..warp_pairs import WarpPairs
+
+            pairs = WarpPairs(self.data, self.data.ds)
+            wb = pairs.batch(index, pairs.partners(index, offset=7))
+            code = self.warp_code(wb.truth, wb.target)
+            out, att = m.G(wb.target, code, wb.warped, wb.hole, with_attention=True)
+            return [wb.target, wb.warped, wb.truth, out.clamp(-1, 1), (att * 2 - 1).expand(-1, 3, -1, -1)]
         x = self.data.batch(index).img
         other = self.data.batch(index.roll(1)).img
         fake = m.G(x, m.encode_code(other)).clamp(-1, 1)

@@ -22,6 +22,30 @@ Images are NCHW in [-1, 1] at 128x128, AUs are Bx17 in [0, 1]. ``width``
 scales hidden channels and FC widths (``round(c * width)``, at least 8); image,
 AU and patch sizes are fixed. At width 1.0: one stage 38.8M params / 44.2
 GFLOPs, 3 stages 116.3M / 132.6 GFLOPs, interpolator 0.08M, D 44.9M.
+
+Warp-guided (``warp_guided=True``, :mod:`~reenact.models.nets.warpguided`):
+every stage already is GANimation-like (colour + attention over its input
+image), so the warp enters as that input: stage 1 edits the target crop moved
+by the mesh warp (``warped``), stage k > 1 the previous stage's output, as in
+the paper's cascade. The warp's hole mask (in [-1,1], one channel) joins the
+input of the global and local generators ([I ‖ hole ‖ AU planes], 4 + n_aus
+channels) and of the refiner ([I_global ‖ I_stitched ‖ hole], 7 channels) in
+every stage. As in every warp-guided generator
+(:func:`~reenact.models.nets.warpguided.blend`), each colour head predicts a
+change of its blend's base rather than a colour from scratch: a blend is
+clip(I_base + M_A · 2 · tanh-output, -1, 1), so a branch with nothing to add
+leaves its input as it is. The AU planes are raised inside the hole
+(y · (1 + hole)): the instance norm after the first conv removes a spatially
+constant input everywhere but at the borders, so the paper's planes reach the
+generators only weakly; inside the hole, where the generator must paint (an
+opened mouth), the AUs are then seen at full strength, at no cost. The
+attention convs get a bias, initialised to -3 (M_A = sigmoid(-3) = 0.05), and
+``keep_map`` = prod over stages of (1 - A_global)(1 - A_refine) (the local
+branches reach the output only through the refiner) is the attention ``A`` of
+the warp-guided models (1 = the warped pixel passes through unchanged): 0.91 at
+initialisation for one stage, 0.83 for two. Conditions (AUs, interpolator) and
+the local eye / nose / mouth branches are unchanged. The drive engine is
+:class:`CEFGANWarpDrive` (au_src, au_tgt, warped, hole).
 """
 from __future__ import annotations
 
@@ -48,6 +72,8 @@ __all__ = [
     "CascadeOut",
     "CascadeEFGAN",
     "CEFGANDrive",
+    "CEFGANWarpDrive",
+    "keep_map",
     "au_planes",
     "gan_init",
 ]
@@ -195,9 +221,12 @@ class AttnGenerator(nn.Module):
 
     x: Bxin_chxHxW (H, W divisible by 4) -> (color Bx3xHxW in [-1,1],
     attn Bx1xHxW in [0,1]).
+
+    ``attn_bias`` (warp-guided stages): the attention conv gets a bias, initialised to this value
+    (None: no bias, as GANimation).
     """
 
-    def __init__(self, in_ch: int, n_res: int = 6, width: float = 1.0):
+    def __init__(self, in_ch: int, n_res: int = 6, width: float = 1.0, attn_bias: float | None = None):
         super().__init__()
         c1, c2, c3 = _ch(64, width), _ch(128, width), _ch(256, width)
         layers = _cbr(nn.Conv2d(in_ch, c1, 7, 1, 3, bias=False), c1)
@@ -208,8 +237,11 @@ class AttnGenerator(nn.Module):
         layers += _cbr(nn.ConvTranspose2d(c2, c1, 4, 2, 1, bias=False), c1)
         self.body = nn.Sequential(*layers)
         self.color = nn.Sequential(nn.Conv2d(c1, 3, 7, 1, 3, bias=False), nn.Tanh())
-        self.attn = nn.Sequential(nn.Conv2d(c1, 1, 7, 1, 3, bias=False), nn.Sigmoid())
+        self.attn = nn.Sequential(nn.Conv2d(c1, 1, 7, 1, 3, bias=attn_bias is not None), nn.Sigmoid())
         gan_init(self)
+        if attn_bias is not None:
+            with torch.no_grad():
+                self.attn[0].bias.fill_(attn_bias)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f = self.body(x)
@@ -219,6 +251,12 @@ class AttnGenerator(nn.Module):
 def _blend(color: torch.Tensor, attn: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
     """I = M_A * M_C + (1 - M_A) * base."""
     return attn * color + (1.0 - attn) * base
+
+
+def _delta_blend(delta: torch.Tensor, attn: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+    """Warp-guided stages: M_C = base + 2 * delta (the colour head's output as a change of the base,
+    as :func:`~reenact.models.nets.warpguided.blend`), I = clip(M_A * M_C + (1 - M_A) * base, -1, 1)."""
+    return (base + attn * (2.0 * delta)).clamp(-1.0, 1.0)
 
 
 class StageOut(NamedTuple):
@@ -246,40 +284,57 @@ class EFGANStage(nn.Module):
     residual blocks), I_out = A_R*C_R + (1-A_R)*I_global.
 
     img: Bx3x128x128 in [-1,1], au: Bx17 in [0,1] -> Bx3x128x128 in [-1,1].
+
+    Warp-guided (``warp_guided=True``): ``run`` / ``forward`` also take ``hole`` Bx1x128x128 in
+    [0,1]; the branches read [I ‖ 2·hole-1 ‖ AU planes · (1 + hole)], the refiner [I_global ‖ I_stitched ‖
+    2·hole-1], every attention conv has a bias initialised to ``ATTN_BIAS`` and the colour heads
+    predict changes of their bases (see the module docstring); ``color`` then holds those changes.
     """
 
     BRANCHES = ("eyes", "nose", "mouth")
+    ATTN_BIAS = -3.0  # warp-guided: M_A = sigmoid(-3) = 0.05 at initialisation, the stage starts near its input
 
     def __init__(self, width: float = 1.0, n_res: int = 6, n_aus: int = N_AUS,
-                 boxes: Sequence[PatchBox] | None = None, n_res_refine: int = 3):
+                 boxes: Sequence[PatchBox] | None = None, n_res_refine: int = 3, warp_guided: bool = False):
         super().__init__()
         self.n_aus = n_aus
+        self.warp_guided = warp_guided
         self.boxes = tuple(boxes) if boxes is not None else default_boxes()
         assert tuple(b.name for b in self.boxes) == self.BRANCHES
-        self.global_branch = AttnGenerator(3 + n_aus, n_res, width)
+        extra, bias = (1, self.ATTN_BIAS) if warp_guided else (0, None)
+        self.global_branch = AttnGenerator(3 + extra + n_aus, n_res, width, bias)
         self.local_branches = nn.ModuleDict(
-            {n: AttnGenerator(3 + n_aus, n_res, width) for n in self.BRANCHES})
-        self.refiner = AttnGenerator(6, n_res_refine, width)
+            {n: AttnGenerator(3 + extra + n_aus, n_res, width, bias) for n in self.BRANCHES})
+        self.refiner = AttnGenerator(6 + extra, n_res_refine, width, bias)
         self.stitch = PatchStitcher(self.boxes)
 
-    def run(self, img: torch.Tensor, au: torch.Tensor) -> StageOut:
+    def run(self, img: torch.Tensor, au: torch.Tensor, hole: torch.Tensor | None = None) -> StageOut:
         """Full stage with all intermediate maps (training)."""
-        x = torch.cat([img, au_planes(au, img.shape[2], img.shape[3])], dim=1)
+        planes = au_planes(au, img.shape[2], img.shape[3])
+        if self.warp_guided:
+            if hole is None:
+                raise ValueError("a warp-guided EF-GAN stage needs the warp's hole mask")
+            h = hole * 2.0 - 1.0
+            x = torch.cat([img, h, planes * (1.0 + hole)], dim=1)  # AUs raised inside the hole (module docstring)
+        else:
+            x = torch.cat([img, planes], dim=1)
+        mix = _delta_blend if self.warp_guided else _blend
         attn, color = {}, {}
         color["global"], attn["global"] = self.global_branch(x)
-        g = _blend(color["global"], attn["global"], img)
+        g = mix(color["global"], attn["global"], img)
         locs = []
         for i, name in enumerate(self.BRANCHES):
             c, a = self.local_branches[name](self.stitch.crop(x, i))
             color[name], attn[name] = c, a
-            locs.append(_blend(c, a, self.stitch.crop(img, i)))
+            locs.append(mix(c, a, self.stitch.crop(img, i)))
         stitched = self.stitch(img, locs)
-        color["refine"], attn["refine"] = self.refiner(torch.cat([g, stitched], dim=1))
-        out = _blend(color["refine"], attn["refine"], g)
+        r_in = [g, stitched, h] if self.warp_guided else [g, stitched]
+        color["refine"], attn["refine"] = self.refiner(torch.cat(r_in, dim=1))
+        out = mix(color["refine"], attn["refine"], g)
         return StageOut(out, g, stitched, attn, color)
 
-    def forward(self, img: torch.Tensor, au: torch.Tensor) -> torch.Tensor:
-        return self.run(img, au).img
+    def forward(self, img: torch.Tensor, au: torch.Tensor, hole: torch.Tensor | None = None) -> torch.Tensor:
+        return self.run(img, au, hole).img
 
 
 # --------------------------------------------------------------------------- AU MLPs
@@ -352,6 +407,17 @@ class CEFDiscriminator(nn.Module):
 # --------------------------------------------------------------------------- cascade
 
 
+def keep_map(stages: Sequence[StageOut]) -> torch.Tensor:
+    """The share of a cascade's input image in its output: prod over the stages of
+    (1 - A_global)(1 - A_refine) (the local branches reach the output only through the refiner's
+    colour). Bx1xRxR in [0,1]; for a warp-guided cascade, 1 = the warped pixel passes through."""
+    keep = None
+    for o in stages:
+        k = (1.0 - o.attn["global"]) * (1.0 - o.attn["refine"])
+        keep = k if keep is None else keep * k
+    return keep
+
+
 class CascadeOut(NamedTuple):
     """imgs: per-stage outputs (last = final); targets: y_k fed to each stage
     (last = y_tgt); stages: per-stage StageOut."""
@@ -371,16 +437,21 @@ class CascadeEFGAN(nn.Module):
 
     img_src: Bx3x128x128 in [-1,1], au_src, au_tgt: Bx17 in [0,1]
     -> Bx3x128x128 in [-1,1].
+
+    Warp-guided (``warp_guided=True``): ``img_src`` is the warped crop and ``run`` / ``forward``
+    also take ``hole`` Bx1x128x128, fed to every stage.
     """
 
     def __init__(self, width: float = 1.0, n_res: int = 6, n_stages: int = 3, n_aus: int = N_AUS,
                  eyes_center: Sequence[int] = EYES_CENTER, nose_center: Sequence[int] = NOSE_CENTER,
-                 mouth_center: Sequence[int] = MOUTH_CENTER):
+                 mouth_center: Sequence[int] = MOUTH_CENTER, warp_guided: bool = False):
         super().__init__()
         assert n_stages >= 1
         self.n_stages, self.n_aus = n_stages, n_aus
+        self.warp_guided = warp_guided
         boxes = default_boxes(eyes_center, nose_center, mouth_center)
-        self.stages = nn.ModuleList(EFGANStage(width, n_res, n_aus, boxes) for _ in range(n_stages))
+        self.stages = nn.ModuleList(EFGANStage(width, n_res, n_aus, boxes, warp_guided=warp_guided)
+                                    for _ in range(n_stages))
         self.interp = AUInterpolator(n_aus, width)
 
     def pseudo_targets(self, au_src: torch.Tensor, au_tgt: torch.Tensor) -> list[torch.Tensor]:
@@ -399,21 +470,23 @@ class CascadeEFGAN(nn.Module):
         for s in self.stages:
             s.load_state_dict(stage.state_dict())
 
-    def run(self, img_src: torch.Tensor, au_src: torch.Tensor, au_tgt: torch.Tensor) -> CascadeOut:
+    def run(self, img_src: torch.Tensor, au_src: torch.Tensor, au_tgt: torch.Tensor,
+            hole: torch.Tensor | None = None) -> CascadeOut:
         """Full cascade with per-stage outputs and maps (training)."""
         ys = self.targets(au_src, au_tgt)
         img, imgs, outs = img_src, [], []
         for stage, y in zip(self.stages, ys):
-            o = stage.run(img, y)
+            o = stage.run(img, y, hole)
             img = o.img
             imgs.append(img)
             outs.append(o)
         return CascadeOut(imgs, ys, outs)
 
-    def forward(self, img_src: torch.Tensor, au_src: torch.Tensor, au_tgt: torch.Tensor) -> torch.Tensor:
+    def forward(self, img_src: torch.Tensor, au_src: torch.Tensor, au_tgt: torch.Tensor,
+                hole: torch.Tensor | None = None) -> torch.Tensor:
         img = img_src
         for stage, y in zip(self.stages, self.targets(au_src, au_tgt)):
-            img = stage(img, y)
+            img = stage(img, y) if hole is None else stage(img, y, hole)
         return img
 
 
@@ -435,3 +508,20 @@ class CEFGANDrive(nn.Module):
 
     def forward(self, img_src: torch.Tensor, au_src: torch.Tensor, au_tgt: torch.Tensor) -> torch.Tensor:
         return self.cascade(img_src, au_src, au_tgt).clamp(-1.0, 1.0)
+
+
+class CEFGANWarpDrive(nn.Module):
+    """Engine ``cefgan_drive`` of a warp-guided cascade: interpolator + all stages on the warped crop.
+
+    au_src: 1x17 in [0,1] (the target's own), au_tgt: 1x17 in [0,1], warped: 1x3x128x128 in [-1,1],
+    hole: 1x1x128x128 in [0,1] -> img: 1x3x128x128 clamped to [-1,1]. With ``n_stages == 1`` au_src
+    is not read (the exported graph drops it), as in :class:`CEFGANDrive`.
+    """
+
+    def __init__(self, cascade: CascadeEFGAN):
+        super().__init__()
+        self.cascade = cascade
+
+    def forward(self, au_src: torch.Tensor, au_tgt: torch.Tensor, warped: torch.Tensor,
+                hole: torch.Tensor) -> torch.Tensor:
+        return self.cascade(warped, au_src, au_tgt, hole).clamp(-1.0, 1.0)

@@ -21,6 +21,20 @@ All images are NCHW in [-1, 1] at 128x128. ``width`` scales every hidden
 channel count (``round(c * width)``, at least 8); image, code and logit sizes
 are fixed. At width 1.0: G 33.4M params, E 20.7M, D 20.7M; per frame
 E 24.6 GFLOPs, G.decode 45.6 GFLOPs (2 x MACs of conv/linear layers).
+
+Warp-guided (``warp_guided=True``, :mod:`~reenact.models.nets.warpguided`):
+a :class:`~reenact.models.nets.warpguided.WarpEncoder` turns [warped ‖ hole]
+into features at 64^2, 32^2 and 16^2 (C1, C2, C3 channels: 128, 256, 512 x
+width); the 16^2 one is added to ``h`` before the first AdaResBlk, the 32^2 one,
+widened to C3 by a 1x1 conv, to the output of the third (first upsampling)
+block and the 64^2 one, widened to C2, to the output of the fourth. (The
+encoder at the decoder's own widths C2, C3, C3 would cost 2.5x: 0.68 instead of
+0.27 GFLOPs at width 0.25.) ``to_rgb``'s 1x1 conv has a fourth channel, the
+attention logit (bias +2), and the output is ``blend(warped, tanh(delta),
+logit)``: the three colour channels, through a tanh (the paper's G has none),
+are the change of the warped crop that ``blend`` expects. The target is encoded as it is
+(``h = G.encode(crop)``, no G(x, 0) neutralisation: a warp-guided G cannot run
+without a warp); E and the code are unchanged.
 """
 from __future__ import annotations
 
@@ -155,13 +169,19 @@ class Cet2Generator(nn.Module):
     -> 512->256 up -> 256->128 up -> IN(affine), LR, C1-3 (no tanh).
 
     Channel counts are at width 1.0 (scaled by ``width``).
+
+    Warp-guided (``warp_guided=True``, see the module docstring): ``forward`` and :meth:`decode`
+    also take ``warped`` Bx3x128x128 and ``hole`` Bx1x128x128 and return the blend of the warped
+    crop and the generated colour (with ``with_attention``, also the attention ``A`` Bx1x128x128:
+    1 = the warped pixel passes through).
     """
 
-    def __init__(self, width: float = 1.0, code_dim: int = CODE_DIM):
+    def __init__(self, width: float = 1.0, code_dim: int = CODE_DIM, warp_guided: bool = False):
         super().__init__()
         c1, c2, c3 = _ch(128, width), _ch(256, width), _ch(512, width)
         self.code_dim = code_dim
         self.h_channels = c3
+        self.warp_guided = warp_guided
         self.from_rgb = nn.Conv2d(3, c1, 3, 1, 1)
         self.enc_blocks = nn.Sequential(
             ResBlk(c1, c2, norm=True, down=True),  # 64^2
@@ -178,21 +198,55 @@ class Cet2Generator(nn.Module):
             AdaResBlk(c2, c1, code_dim, up=True),  # 128^2
         ])
         self.to_rgb = nn.Sequential(
-            nn.InstanceNorm2d(c1, affine=True), nn.LeakyReLU(0.2), nn.Conv2d(c1, 3, 1, 1, 0))
+            nn.InstanceNorm2d(c1, affine=True), nn.LeakyReLU(0.2), nn.Conv2d(c1, 4 if warp_guided else 3, 1, 1, 0))
+        if warp_guided:
+            from .warpguided import WarpEncoder
+
+            self.w_enc = WarpEncoder((c1, c2, c3))  # 64^2, 32^2, 16^2
+            # widen the two finer features to the decoder's widths there (64^2: C2, 32^2: C3)
+            self.w_proj = nn.ModuleList([nn.Conv2d(c1, c2, 1, bias=False), nn.Conv2d(c2, c3, 1, bias=False)])
+            self.init_attention()
+
+    @torch.no_grad()
+    def init_attention(self) -> None:
+        """Start from the warp: attention sigmoid(2) = 0.88 keeps the warped pixel (call again after
+        re-initialising the weights, e.g. ``init="he"``, which zeroes the biases)."""
+        if self.warp_guided:
+            self.to_rgb[2].bias[3].fill_(2.0)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """x: Bx3x128x128 in [-1,1] -> h: BxCx16x16 (C = 512 at width 1)."""
         return self.enc_blocks(self.from_rgb(x))
 
-    def decode(self, h: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
-        """h: BxCx16x16, code: Bx32 -> img: Bx3x128x128 (not clamped)."""
-        for blk in self.dec_blocks:
-            h = blk(h, code)
-        return self.to_rgb(h)
+    def decode(self, h: torch.Tensor, code: torch.Tensor, warped: torch.Tensor | None = None,
+               hole: torch.Tensor | None = None, *, with_attention: bool = False):
+        """h: BxCx16x16, code: Bx32 -> img: Bx3x128x128 (not clamped). Warp-guided: also ``warped``
+        and ``hole``; returns the blend (and the attention with ``with_attention``)."""
+        if not self.warp_guided:
+            for blk in self.dec_blocks:
+                h = blk(h, code)
+            return self.to_rgb(h)
+        from .warpguided import blend
 
-    def forward(self, x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        if warped is None or hole is None:
+            raise ValueError("a warp-guided 2CET-GAN needs the warped crop and its hole mask")
+        w64, w32, w16 = self.w_enc(warped, hole)
+        w64, w32 = self.w_proj[0](w64), self.w_proj[1](w32)
+        h = h + w16
+        for i, blk in enumerate(self.dec_blocks):
+            h = blk(h, code)
+            if i == 2:      # 32^2
+                h = h + w32
+            elif i == 3:    # 64^2
+                h = h + w64
+        y = self.to_rgb(h)
+        out, a = blend(warped, torch.tanh(y[:, :3]), y[:, 3:4])  # the colour channels: a change of the warped crop
+        return (out, a) if with_attention else out
+
+    def forward(self, x: torch.Tensor, code: torch.Tensor, warped: torch.Tensor | None = None,
+                hole: torch.Tensor | None = None, *, with_attention: bool = False):
         """x: Bx3x128x128 in [-1,1], code: Bx32 (0 = neutral) -> Bx3x128x128 (not clamped)."""
-        return self.decode(self.encode(x), code)
+        return self.decode(self.encode(x), code, warped, hole, with_attention=with_attention)
 
 
 def _trunk(in_ch: int, width: float) -> tuple[nn.Sequential, int]:
@@ -292,11 +346,15 @@ class Cet2Encode(nn.Module):
 
 
 class Cet2Decode(nn.Module):
-    """Engine ``cet2_decode``: h 1xCx16x16, code 1x32 -> img 1x3x128x128 clamped to [-1,1]."""
+    """Engine ``cet2_decode``: h 1xCx16x16, code 1x32 -> img 1x3x128x128 clamped to [-1,1].
+    A warp-guided G also takes ``warped`` 1x3x128x128 and ``hole`` 1x1x128x128."""
 
     def __init__(self, G: Cet2Generator):
         super().__init__()
         self.G = G
 
-    def forward(self, h: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
-        return self.G.decode(h, code).clamp(-1.0, 1.0)
+    def forward(self, h: torch.Tensor, code: torch.Tensor, warped: torch.Tensor | None = None,
+                hole: torch.Tensor | None = None) -> torch.Tensor:
+        if not self.G.warp_guided:
+            return self.G.decode(h, code).clamp(-1.0, 1.0)
+        return self.G.decode(h, code, warped, hole).clamp(-1.0, 1.0)
