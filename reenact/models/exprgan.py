@@ -27,6 +27,11 @@ Deviations from the paper, and the choices of this wrapper:
   1e-3 as strongly as the code; measured on 8 real frames, the reconstruction then plateaus near
   0.2 L1 for ~60 steps, with He init it falls steadily (0.25 -> 0.08 in 100 steps).
 * The optional ``exprgan_q`` engine (route (i) of 4.7) is not listed.
+
+Warp-guided (model option ``warp_guided``): the ``exprgan_decode`` engine also reads ``warped`` (the
+target crop moved by the mesh warp to the driver's expression, ``[1,3,128,128]`` in [-1,1]) and
+``hole`` (``[1,1,128,128]`` in [0,1]); the per-target engine still computes z_id only (see
+``reenact.models.nets.exprgan`` for where the warp features enter G_dec).
 """
 from __future__ import annotations
 
@@ -105,7 +110,7 @@ class ExprGAN(ReenactModel):
     def __init__(self, cfg: ExprGANConfig):
         super().__init__(cfg)
         self.k, self.d = cfg.n_classes, cfg.d
-        self.gen = ExprGANGenerator(cfg.width, self.k, self.d, Z_DIM)
+        self.gen = ExprGANGenerator(cfg.width, self.k, self.d, Z_DIM, warp_guided=cfg.warp_guided)
         he_init_generator(self.gen)
         self.disc = ExprGANDiscriminator(cfg.width, self.k, self.d, q_shared=cfg.q_shared)
         self.dz = ExprGANDz(cfg.width, Z_DIM)
@@ -154,11 +159,13 @@ class ExprGAN(ReenactModel):
 
     def engines(self) -> list[EngineSpec]:
         z = TensorSpec("z_id", (1, Z_DIM), source="cache")
+        warp = ((TensorSpec("warped", (1, 3, RES, RES), source="warp"), TensorSpec("hole", (1, 1, RES, RES), source="warp"))
+                if self.cfg.warp_guided else ())
         return [
             EngineSpec("exprgan_encode", "target", lambda: ExprGANTargetEncoder(self.gen).eval(),
                        (TensorSpec("img", (1, 3, RES, RES), source="cache"),), (z,)),
             EngineSpec("exprgan_decode", "drive", lambda: ExprGANDecode(self.gen).eval(),
-                       (z, TensorSpec("code", (1, self.k * self.d))), (TensorSpec("img", (1, 3, RES, RES)),)),
+                       (z, TensorSpec("code", (1, self.k * self.d))) + warp, (TensorSpec("img", (1, 3, RES, RES)),)),
         ]
 
     # -- training-data statistics -----------------------------------------------------------

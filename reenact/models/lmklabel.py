@@ -8,6 +8,11 @@ Inference split (2.6): the ``lmklabel_encode`` engine runs once per target photo
 ``fp0`` (image stem of the crop) and ``gsrc`` (the source-heatmap half of the geometry stem's first,
 bias-free conv, before its BN); the ``lmklabel_drive`` engine takes them with the per-frame
 ``lmk_tgt`` (crop pixels) and ``label`` (+-1).
+
+Warp-guided (model option ``warp_guided``): the drive engine also reads ``warped`` (the target crop
+moved by the mesh warp to the driver's expression, ``[1,3,128,128]`` in [-1,1]) and ``hole`` (its
+mask of pixels with no source texture, ``[1,1,128,128]`` in [0,1]); the target engine is unchanged
+(see ``reenact.models.nets.lmklabel`` for where the warp features enter).
 """
 from __future__ import annotations
 
@@ -80,7 +85,7 @@ class LmkLabel(ReenactModel):
     def __init__(self, cfg: LmkLabelConfig):
         super().__init__(cfg)
         self.gen = LmkLabelGenerator(cfg.width, n_blocks=cfg.n_blocks, n_classes=cfg.n_classes, n_lmk=N_LMK,
-                                     sigma=cfg.sigma, res=RES)
+                                     sigma=cfg.sigma, res=RES, warp_guided=cfg.warp_guided)
         self.d_img = LmkLabelDImg(cfg.width)
         self.d_geo = LmkLabelDGeo(cfg.width, N_LMK)
 
@@ -104,7 +109,9 @@ class LmkLabel(ReenactModel):
         gsrc = TensorSpec("gsrc", shapes["gsrc"], source="cache")
         target_in = (TensorSpec("crop", (1, 3, RES, RES), source="cache"),
                      TensorSpec("lmk_src", (1, N_LMK, 2), source="cache"))
-        drive_in = (fp0, gsrc, TensorSpec("lmk_tgt", shapes["lmk_tgt"]), TensorSpec("label", shapes["label"]))
+        warp = ((TensorSpec("warped", (1, 3, RES, RES), source="warp"), TensorSpec("hole", (1, 1, RES, RES), source="warp"))
+                if self.cfg.warp_guided else ())
+        drive_in = (fp0, gsrc, TensorSpec("lmk_tgt", shapes["lmk_tgt"]), TensorSpec("label", shapes["label"])) + warp
         return [
             EngineSpec("lmklabel_encode", "target", lambda: LmkLabelTargetEncoder(self.gen).eval(), target_in,
                        (fp0, gsrc)),

@@ -19,6 +19,25 @@ project's ``FeatureLoss``: VGG19 when a file was given, else L1 feature matching
 activations (the four conv blocks and the FC layer, conditioned on y). Adam 2e-4, (0.5, 0.999), batch
 48, no lr decay [P, C]. Watched statistic ``rec`` = mean |x̂ - x|, reported by the G phase of stages
 2 and 3 (the stages that reconstruct; stage 1 has no encoder).
+
+Warp-guided (model option ``warp_guided``): every phase draws warp pairs (``train/warp_pairs.py``).
+The input is frame u (colour-jittered), the generator also reads u moved by the mesh warp to v's mesh
+and the warp's hole mask, and the condition is frame v's: y = v's class and the code is v's own
+(``ExprGAN.code`` of v's label and the intensity of its blendshapes, as the runtime's
+``condition_from_frame``), not a random intensity, since v is the truth the output must match. Real
+images for D_img (and the identity features) are v in u's crop. The stages keep their losses with v
+in place of x; stage 1 decodes the warp with g ~ U(-1,1)^50 in place of G_enc(u). Every G phase adds
+the attention regularisers (``w_att`` sparsity outside the hole, ``w_tv_att`` smoothness; per element,
+in the units of L_pixel: ``w_tv`` is the paper's image TV weight here, so the attention's TV weight
+has its own name). The watched ``rec`` is mean |output - v|.
+
+The colour term [D] (``w_colour``, per element in L_pixel's units): an L1 of the generated colour
+itself to v. G_dec has no path from the target's pixels but the warp features, so at initialisation
+its colour is worse than the warp everywhere; the output L1 then drives the attention to "all warp"
+within ~50 steps, and from there the colour only receives (1 - A) * sign(warped - truth), which
+pushes it away from the truth (measured on 8 real frames: the colour's own L1 rose to ~0.9 and A
+stayed at 1.0000). Supervising the colour directly keeps it a reconstruction of v (L1 0.05 after 300
+steps there) that the attention can switch to where the warp is wrong.
 """
 from __future__ import annotations
 
@@ -49,6 +68,9 @@ class ExprGANRecipeConfig(RecipeConfig):
     w_adv: float = 0.01          # L_adv^img in the refinement stage
     w_adv_z: float = 0.01        # L_adv^z in the refinement stage
     w_tv: float = 0.001
+    w_att: float = 0.3           # warp-guided: share of generated pixels outside the hole (x w_pixel, per element)
+    w_tv_att: float = 0.1        # warp-guided: total variation of the attention mask (x w_pixel, per element)
+    w_colour: float = 1.0        # warp-guided: L1 of the generated colour itself to the truth (x w_pixel)
 
 
 @contextmanager
@@ -107,8 +129,15 @@ class ExprGANRecipe(Recipe):
 
     # -- batches ----------------------------------------------------------------------------
     def _batch(self):
-        """Real images, their labels and one-hots, and a random code of their own class."""
+        """(input, real, y, code, warp batch or None). Paper mode: real images x (also the input), their
+        one-hots and a random code of their own class. Warp-guided: frame u (input), frame v in u's crop
+        (real: the truth), v's one-hot and v's own code (class and intensity), and the warp batch."""
         m, n, g = self.model, self.cfg.batch, self.rng
+        if self.warp_guided:
+            wb = self.warp_batch()
+            y = m.class_onehot(wb.label).to(wb.truth)
+            code = m.code(wb.label, m.intensity(wb.blend, wb.label)).to(wb.truth)
+            return wb.target, wb.truth, y, code, wb
         if m.has_neutral:
             idx = self.data.frames(n, g)
         else:  # the paper's six classes: labelled (non-neutral) frames only
@@ -116,12 +145,43 @@ class ExprGANRecipe(Recipe):
         b = self.data.batch(idx)
         y = m.class_onehot(b.label).to(b.img)
         z = torch.rand(n, m.d, generator=g).to(b.img) * 2 - 1
-        return b.img, y, f_ctrl(y, z, m.d)
+        return b.img, b.img, y, f_ctrl(y, z, m.d), None
 
     def _noise_g(self, n: int, like: torch.Tensor) -> torch.Tensor:
         return (torch.rand(n, self.model.gen.z_dim, generator=self.rng) * 2 - 1).to(like)
 
+    def _decode(self, g: torch.Tensor, code: torch.Tensor, wb):
+        """(G_dec(g, code), None) or, warp-guided, (output, (attention, generated colour)) with the
+        pair's warp inputs."""
+        if wb is None:
+            return self.model.gen.dec(g, code), None
+        out, a, colour = self.model.gen.decode(g, code, wb.warped, wb.hole, with_colour=True)
+        return out, (a, colour)
+
     # -- loss terms -------------------------------------------------------------------------
+    def per_element(self, out: torch.Tensor) -> float:
+        return self.cfg.w_pixel  # L_pixel is a mean weighted w_pixel: the attention terms in its units
+
+    def attention_penalty(self, out: torch.Tensor, att: torch.Tensor, wb) -> tuple[torch.Tensor, dict[str, float]]:
+        """As ``Recipe.attention_penalty`` with ``w_tv_att`` as the attention's TV weight (``w_tv`` is
+        the paper's image TV weight in this recipe)."""
+        from reenact.models.nets.warpguided import attention_losses
+
+        sparsity, tv = attention_losses(att, wb.free)
+        loss = self.per_element(out) * (self.cfg.w_att * sparsity + self.cfg.w_tv_att * tv)
+        return loss, {"att_generated": sparsity.item(), "att_tv": tv.item(),
+                      "warp_rec": (wb.warped - wb.truth).abs().mean().item()}
+
+    def _with_attention(self, loss: torch.Tensor, stats: dict[str, float], fake: torch.Tensor, parts, wb):
+        """Warp-guided: ``loss`` plus the attention regularisers and the colour term, and their stats."""
+        if wb is None:
+            return loss, stats
+        att, colour = parts
+        penalty, att_stats = self.attention_penalty(fake, att, wb)
+        col = (colour - wb.truth).abs().mean()
+        loss = loss + penalty + self.cfg.w_colour * self.per_element(fake) * col
+        return loss, {**stats, **att_stats, "colour_rec": col.item()}
+
     def _q_loss(self, q: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
         """Σ over the K class blocks of the block's mean squared error [C]."""
         k, d = self.model.k, self.model.d
@@ -147,41 +207,42 @@ class ExprGANRecipe(Recipe):
 
     # -- stage 1: controller ------------------------------------------------------------------
     def d_ctrl_loss(self, step: int):
-        real, y, code = self._batch()
+        _, real, y, code, wb = self._batch()
         with torch.no_grad():
-            fake = self.model.gen.dec(self._noise_g(real.shape[0], real), code)
+            fake, _ = self._decode(self._noise_g(real.shape[0], real), code, wb)
         return self._d_loss(real, fake, y, code)
 
     def g_ctrl_loss(self, step: int):
-        real, y, code = self._batch()
-        fake = self.model.gen.dec(self._noise_g(real.shape[0], real), code)
+        _, real, y, code, wb = self._batch()
+        fake, att = self._decode(self._noise_g(real.shape[0], real), code, wb)
         logit, q = self.model.disc(fake, y)
         adv, l_q = _bce(logit, 1.0), self._q_loss(q, code)
-        return self.cfg.w_adv_ctrl * adv + self.cfg.w_q * l_q, {"adv": adv.item(), "q": l_q.item()}
+        return self._with_attention(self.cfg.w_adv_ctrl * adv + self.cfg.w_q * l_q,
+                                    {"adv": adv.item(), "q": l_q.item()}, fake, att, wb)
 
     # -- stage 2: reconstruction --------------------------------------------------------------
     def g_rec_loss(self, step: int):
         c = self.cfg
-        real, y, code = self._batch()
-        fake = self.model.gen(real, code)
+        inp, real, y, code, wb = self._batch()
+        fake, att = self._decode(self.model.gen.enc(inp), code, wb)
         pix = (fake - real).abs().mean()
         l_id = self._id_loss(fake, real, y)
         with _bn_eval(self.model.disc):  # Q is frozen in this stage: read it as the network it was trained to be
             l_q = self._q_loss(self.model.disc.q(fake, y), code)
         loss = c.w_pixel * pix + c.w_id * l_id + c.w_q_rec * l_q
-        return loss, {"rec": pix.item(), "id": l_id.item(), "q": l_q.item()}
+        return self._with_attention(loss, {"rec": pix.item(), "id": l_id.item(), "q": l_q.item()}, fake, att, wb)
 
     # -- stage 3: refinement ------------------------------------------------------------------
     def d_refine_loss(self, step: int):
-        real, y, code = self._batch()
+        inp, real, y, code, wb = self._batch()
         with torch.no_grad():
-            fake = self.model.gen(real, code)
+            fake, _ = self._decode(self.model.gen.enc(inp), code, wb)
         return self._d_loss(real, fake, y, code)
 
     def dz_loss(self, step: int):
-        real, _, _ = self._batch()
+        inp, real, _, _, _ = self._batch()
         with torch.no_grad():
-            g = self.model.gen.enc(real)
+            g = self.model.gen.enc(inp)
         logit_prior, logit_g = self.model.dz(self._noise_g(real.shape[0], real)), self.model.dz(g)
         l_prior, l_g = _bce(logit_prior, 1.0), _bce(logit_g, 0.0)
         acc = 0.5 * ((logit_prior > 0).float().mean() + (logit_g < 0).float().mean())
@@ -189,9 +250,9 @@ class ExprGANRecipe(Recipe):
 
     def g_refine_loss(self, step: int):
         c, m = self.cfg, self.model
-        real, y, code = self._batch()
-        g = m.gen.enc(real)
-        fake = m.gen.dec(g, code)
+        inp, real, y, code, wb = self._batch()
+        g = m.gen.enc(inp)
+        fake, att = self._decode(g, code, wb)
         logit, q = m.disc(fake, y)
         pix = (fake - real).abs().mean()
         l_id = self._id_loss(fake, real, y)
@@ -199,14 +260,23 @@ class ExprGANRecipe(Recipe):
         adv, adv_z, tv = _bce(logit, 1.0), _bce(m.dz(g), 1.0), tv_loss(fake)
         loss = (c.w_pixel * pix + c.w_id * l_id + c.w_q * l_q + c.w_adv * adv + c.w_adv_z * adv_z
                 + c.w_tv * tv)
-        return loss, {"rec": pix.item(), "id": l_id.item(), "q": l_q.item(), "adv": adv.item(),
-                      "adv_z": adv_z.item(), "tv": tv.item()}
+        return self._with_attention(loss, {"rec": pix.item(), "id": l_id.item(), "q": l_q.item(), "adv": adv.item(),
+                                           "adv_z": adv_z.item(), "tv": tv.item()}, fake, att, wb)
 
     # -- samples ------------------------------------------------------------------------------
     def samples(self, index: torch.Tensor) -> list[torch.Tensor]:
         """Rows: input, reconstruction (its own condition_from_frame code), and the same identity with the
-        two next classes (cyclically) at full intensity."""
+        two next classes (cyclically) at full intensity. Warp-guided: photo u, u warped to v, v (truth, in
+        u's crop), output for v's code, attention (white = warp)."""
         m = self.model
+        if self.warp_guided:
+            from ..warp_pairs import WarpPairs
+
+            pairs = WarpPairs(self.data, self.data.ds)
+            wb = pairs.batch(index, pairs.partners(index, offset=7))
+            code = m.code(wb.label, m.intensity(wb.blend, wb.label)).to(wb.truth)
+            out, att = m.gen(wb.target, code, wb.warped, wb.hole, with_attention=True)
+            return [wb.target, wb.warped, wb.truth, out, (att * 2 - 1).expand(-1, 3, -1, -1)]
         tgt = self.data.target_input(index)
         state = m.encode_target(tgt)
         z_id = state.z_id

@@ -15,6 +15,19 @@ and its pseudo-label (+-1 one-hot) [P/G]; the source heatmaps H_src are the sour
 * One generator forward per step, as pix2pix: the D phase draws the pair and generates the fake
   (keeping its graph); the G phase of the same step reuses both (the G weights are unchanged by the
   D step), so D and G see the same batch within a step.
+
+Warp-guided (model option ``warp_guided``): the pairs are warp pairs (``train/warp_pairs.py``): the
+source is frame u (its crop, colour-jittered, and its own landmarks as H_src), the condition is frame
+v's landmarks in u's crop (H_tgt) and v's label, the generator also reads u moved by the mesh warp
+to v's mesh and the warp's hole mask, and the truth is frame v in u's crop. D_img sees
+[u ‖ real-or-fake v], D_geo [real-or-fake v ‖ H_tgt]; the G objective adds the attention
+regularisers (``w_att`` sparsity outside the hole, ``w_tv`` smoothness) in the units of the pixel
+loss: one per-element mean weighs ``w_pix`` here (``per_element``), as the L1 it trades against.
+The watched ``rec`` is mean |output - truth|. ``w_colour`` [D] adds an L1 of the generated colour
+itself to the truth (in the same units): once the output is mostly the warp, the output L1 gives
+the colour only (1 - A) * sign(warped - truth), which does not point at the truth (on 8 real frames
+without it the colour's own L1 stayed at 0.27 over 100 steps; with it, 0.33 -> 0.045), so the colour
+would never become good enough for the attention to switch to it where the warp is wrong.
 """
 from __future__ import annotations
 
@@ -38,6 +51,9 @@ class LmkLabelRecipeConfig(RecipeConfig):
     w_per: float = 10.0
     w_pix: float = 10.0
     decay_start: float = 0.5     # fraction of the run after which the lr decays linearly to 0
+    w_att: float = 0.3           # warp-guided: share of generated pixels outside the hole (x w_pix, per element)
+    w_tv: float = 0.1            # warp-guided: total variation of the attention mask (x w_pix, per element)
+    w_colour: float = 1.0        # warp-guided: L1 of the generated colour itself to the truth (x w_pix)
 
 
 def _bce(logits: torch.Tensor, real: bool) -> torch.Tensor:
@@ -81,22 +97,41 @@ class LmkLabelRecipe(Recipe):
         return TrainingPlan(opts, [stage], {k: decay for k in opts}, watch="rec")
 
     # -- batches ----------------------------------------------------------------------------
-    def _pairs(self):
-        """(source image, target image, H_src, H_tgt, target label +-1) for a batch of same-person pairs."""
+    def _draw(self):
+        """(source image, truth image, H_src, H_tgt, target label +-1, warp batch or None) for a batch of
+        same-person pairs; warp-guided: warp pairs (source u, truth v in u's crop, H_tgt from v's points
+        in u's crop, v's label)."""
+        gen, k = self.model.gen, self.model.cfg.n_classes
+        if self.warp_guided:
+            wb = self.warp_batch()
+            lmk_src = self.data.batch(wb.a).lmk68  # u's own points in its crop (as the paper mode's source)
+            return (wb.target, wb.truth, gen.heatmap(lmk_src), gen.heatmap(wb.lmk68),
+                    label_planes_vector(wb.label, k), wb)
         a, b = self.data.pairs(self.cfg.batch, self.rng)
         src, tgt = self.data.batch(a), self.data.batch(b)
+        return src.img, tgt.img, gen.heatmap(src.lmk68), gen.heatmap(tgt.lmk68), label_planes_vector(tgt.label, k), None
+
+    def _generate(self, pair):
+        """(fake, None) of a pair from ``_draw``, or, warp-guided, (output, (attention, generated colour))."""
+        src, _, h_src, h_tgt, label, wb = pair
         gen = self.model.gen
-        return (src.img, tgt.img, gen.heatmap(src.lmk68), gen.heatmap(tgt.lmk68),
-                label_planes_vector(tgt.label, self.model.cfg.n_classes))
+        if wb is None:
+            return gen.forward_heatmaps(src, h_src, h_tgt, label), None
+        out, a, colour = gen.forward_heatmaps(src, h_src, h_tgt, label, wb.warped, wb.hole, with_colour=True)
+        return out, (a, colour)
+
+    def per_element(self, out: torch.Tensor) -> float:
+        return self.cfg.w_pix  # the pixel L1 is a mean weighted w_pix: the attention terms in its units
 
     # -- losses -----------------------------------------------------------------------------
     def d_loss(self, step: int):
-        src, tgt, h_src, h_tgt, label = pair = self._pairs()
+        pair = self._draw()
+        src, tgt, _, h_tgt, _, _ = pair
         m = self.model
         # One generator forward per step (as pix2pix): the fake keeps its graph and the G phase of
         # the same step reuses it with the same pair; the G weights do not change in between.
-        fake = m.gen.forward_heatmaps(src, h_src, h_tgt, label)
-        self._shared = (step, pair, fake)
+        fake, att = self._generate(pair)
+        self._shared = (step, pair, fake, att)
         fake = fake.detach()
         img_real, img_fake = m.d_img(src, tgt), m.d_img(src, fake)
         geo_real, geo_fake = m.d_geo(tgt, h_tgt), m.d_geo(fake, h_tgt)
@@ -108,19 +143,37 @@ class LmkLabelRecipe(Recipe):
         m, c = self.model, self.cfg
         shared, self._shared = self._shared, None
         if shared is not None and shared[0] == step and shared[2].requires_grad:
-            _, (src, tgt, h_src, h_tgt, label), fake = shared
+            _, pair, fake, att = shared
         else:
-            src, tgt, h_src, h_tgt, label = self._pairs()
-            fake = m.gen.forward_heatmaps(src, h_src, h_tgt, label)
+            pair = self._draw()
+            fake, att = self._generate(pair)
+        src, tgt, _, h_tgt, _, wb = pair
         gan = _bce(m.d_img(src, fake), True) + _bce(m.d_geo(fake, h_tgt), True)
         pix = (fake - tgt).abs().mean()
         per = self.features.loss(fake, tgt, disc_features=lambda x: patch_features(m.d_img, torch.cat([src, x], 1)))
         loss = c.w_gan * gan + c.w_per * per + c.w_pix * pix
-        return loss, {"rec": pix.item(), "gan": gan.item(), "per": per.item()}
+        stats = {"rec": pix.item(), "gan": gan.item(), "per": per.item()}
+        if wb is not None:
+            a, colour = att
+            penalty, att_stats = self.attention_penalty(fake, a, wb)
+            col = (colour - tgt).abs().mean()
+            loss = loss + penalty + c.w_colour * self.per_element(fake) * col
+            stats.update(att_stats, colour_rec=col.item())
+        return loss, stats
 
     def samples(self, index: torch.Tensor) -> list[torch.Tensor]:
-        """Rows: source, target (the next frame), output for the target's landmarks and label."""
+        """Rows: source, target (the next frame), output for the target's landmarks and label.
+        Warp-guided: photo u, u warped to v, v (truth, in u's crop), output, attention (white = warp)."""
+        k = self.model.cfg.n_classes
+        if self.warp_guided:
+            from ..warp_pairs import WarpPairs
+
+            pairs = WarpPairs(self.data, self.data.ds)
+            wb = pairs.batch(index, pairs.partners(index, offset=7))
+            out, att = self.model.gen(wb.target, self.data.batch(wb.a).lmk68, wb.lmk68, label_planes_vector(wb.label, k),
+                                      wb.warped, wb.hole, with_attention=True)
+            return [wb.target, wb.warped, wb.truth, out, (att * 2 - 1).expand(-1, 3, -1, -1)]
         src = self.data.batch(index)
         tgt = self.data.batch(index.roll(1))
-        out = self.model.gen(src.img, src.lmk68, tgt.lmk68, label_planes_vector(tgt.label, self.model.cfg.n_classes))
+        out = self.model.gen(src.img, src.lmk68, tgt.lmk68, label_planes_vector(tgt.label, k))
         return [src.img, tgt.img, out]

@@ -10,6 +10,13 @@ and the optional :class:`ExprGANQ` (``exprgan_q``), all sharing the training mod
 Discriminator heads (D_img, D_z) return logits; the paper's sigmoid belongs to the BCE-with-logits
 loss (same model, numerically safer). ``width`` scales every hidden channel / FC width (round, >= 8).
 Fixed: image 3x128x128, g 50, K = 6, d = 5 (code 30), tile 8. PyTorch default init.
+
+Warp-guided (``warp_guided=True``, :mod:`~reenact.models.nets.warpguided`): a
+:class:`~reenact.models.nets.warpguided.WarpEncoder` turns [warped ‖ hole] into features at 64^2,
+32^2, 16^2 and 8^2 (``ch(64)``, ``ch(128)``, ``ch(256)``, ``ch(512)``), added to G_dec's upsampling
+blocks of the same size and width (after each block's ReLU, before its c-planes are concatenated);
+G_dec's last conv has a fourth channel, the attention logit (bias +2), and the output is
+``blend(warped, colour, logit)``. z_id and the code are unchanged.
 """
 from __future__ import annotations
 
@@ -55,10 +62,16 @@ class ExprGANDecoder(nn.Module):
     64, 32: {↑2, C3 (no bias), ReLU, ‖c} (4^2 -> 128^2); then C3->16, ReLU, ‖c -> C3->3 -> tanh.
 
     z_id: Bx50, code: Bx30 -> img: Bx3x128x128 in [-1,1].
+
+    Warp-guided (``attention=True``): ``forward(z_id, code, w)`` adds the warp encoder's features
+    ``w`` (finest first: 64^2, 32^2, 16^2, 8^2) to the outputs of the upsampling blocks of that size,
+    and the last conv has a fourth channel, the attention logit: it returns (colour, logit Bx1x128x128).
     """
 
-    def __init__(self, width: float = 1.0, z_dim: int = Z_DIM, n_code: int = K * D, tile: int = TILE):
+    def __init__(self, width: float = 1.0, z_dim: int = Z_DIM, n_code: int = K * D, tile: int = TILE,
+                 attention: bool = False):
         super().__init__()
+        self.attention = attention
         self.tile, self.c0 = tile, ch(1024, width)
         self.fc = nn.Sequential(nn.Linear(z_dim + tile * n_code, 16 * self.c0), nn.ReLU())
         cs = [self.c0] + [ch(c, width) for c in (512, 256, 128, 64, 32)]
@@ -66,28 +79,69 @@ class ExprGANDecoder(nn.Module):
             nn.Sequential(Up2(), conv(a + n_code, b, 3, bias=False), nn.ReLU()) for a, b in zip(cs[:-1], cs[1:]))
         c16 = ch(16, width)
         self.conv16 = nn.Sequential(conv(cs[-1] + n_code, c16, 3), nn.ReLU())
-        self.out = nn.Sequential(conv(c16 + n_code, 3, 3), nn.Tanh())
+        self.out = nn.Sequential(conv(c16 + n_code, 4 if attention else 3, 3), nn.Tanh())
 
-    def forward(self, z_id: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+    def forward(self, z_id: torch.Tensor, code: torch.Tensor, w: tuple[torch.Tensor, ...] | None = None):
         x = self.fc(torch.cat([z_id] + [code] * self.tile, dim=1)).view(-1, self.c0, 4, 4)
-        for up in self.ups:
+        for i, up in enumerate(self.ups):
             x = up(torch.cat([x, planes(code, x)], dim=1))
+            j = len(self.ups) - 2 - i   # ups[0] -> 8^2 = the last (coarsest) warp feature ... ups[3] -> 64^2 = w[0]
+            if w is not None and 0 <= j < len(w):
+                x = x + w[j]
         x = self.conv16(torch.cat([x, planes(code, x)], dim=1))
-        return self.out(torch.cat([x, planes(code, x)], dim=1))
+        x = torch.cat([x, planes(code, x)], dim=1)
+        if not self.attention:
+            return self.out(x)
+        y = self.out[0](x)
+        return torch.tanh(y[:, :3]), y[:, 3:4]
 
 
 class ExprGANGenerator(nn.Module):
     """G_enc + G_dec (29.6M params at width 1). ``forward(img, code)``: img Bx3x128x128 in [-1,1],
-    code Bx30 (from :func:`f_ctrl` or Q) -> Bx3x128x128 in [-1,1]."""
+    code Bx30 (from :func:`f_ctrl` or Q) -> Bx3x128x128 in [-1,1].
 
-    def __init__(self, width: float = 1.0, k: int = K, d: int = D, z_dim: int = Z_DIM):
+    Warp-guided (``warp_guided=True``): ``forward`` and :meth:`decode` also take ``warped``
+    Bx3x128x128 and ``hole`` Bx1x128x128 and return the blend of the warped crop and the generated
+    colour (with ``with_attention``, also the attention ``A`` Bx1x128x128: 1 = the warp passes; with
+    ``with_colour``, (output, A, colour))."""
+
+    def __init__(self, width: float = 1.0, k: int = K, d: int = D, z_dim: int = Z_DIM, warp_guided: bool = False):
         super().__init__()
         self.width, self.k, self.d, self.z_dim = width, k, d, z_dim
+        self.warp_guided = warp_guided
         self.enc = ExprGANEncoder(width, z_dim)
-        self.dec = ExprGANDecoder(width, z_dim, k * d)
+        self.dec = ExprGANDecoder(width, z_dim, k * d, attention=warp_guided)
+        if warp_guided:
+            from .warpguided import WarpEncoder
 
-    def forward(self, img: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
-        return self.dec(self.enc(img), code)
+            self.w_enc = WarpEncoder(tuple(ch(c, width) for c in (64, 128, 256, 512)))  # 64^2 .. 8^2
+            with torch.no_grad():  # start from the warp: attention sigmoid(2) = 0.88 keeps the warped pixel
+                self.dec.out[0].bias[3].fill_(2.0)
+
+    def forward(self, img: torch.Tensor, code: torch.Tensor, warped: torch.Tensor | None = None,
+                hole: torch.Tensor | None = None, *, with_attention: bool = False, with_colour: bool = False):
+        return self.decode(self.enc(img), code, warped, hole, with_attention=with_attention, with_colour=with_colour)
+
+    def decode(self, z_id: torch.Tensor, code: torch.Tensor, warped: torch.Tensor | None = None,
+               hole: torch.Tensor | None = None, *, with_attention: bool = False, with_colour: bool = False):
+        """G_dec of either mode: z_id Bx50, code Bx(K*d) (and the warp inputs when warp-guided)."""
+        return _decode(self, z_id, code, warped, hole, with_attention, with_colour)
+
+
+def _decode(m: nn.Module, z_id: torch.Tensor, code: torch.Tensor, warped: torch.Tensor | None,
+            hole: torch.Tensor | None, with_attention: bool, with_colour: bool = False):
+    """G_dec of the generator or the decode engine (``m``: either, with ``dec``, ``warp_guided``, ``w_enc``)."""
+    if not m.warp_guided:
+        return m.dec(z_id, code)
+    from .warpguided import blend
+
+    if warped is None or hole is None:
+        raise ValueError("a warp-guided ExprGAN needs the warped crop and its hole mask")
+    colour, logit = m.dec(z_id, code, m.w_enc(warped, hole))
+    out, a = blend(warped, colour, logit)
+    if with_colour:
+        return out, a, colour
+    return (out, a) if with_attention else out
 
 
 class ExprGANTrunk(nn.Module):
@@ -187,7 +241,9 @@ class ExprGANTargetEncoder(nn.Module):
 
 class ExprGANDecode(nn.Module):
     """Engine ``exprgan_decode``: G_dec (shared). Inputs z_id 1x50, code 1x30 -> img 1x3x128x128.
-    3.9 GFLOPs at width 1."""
+    3.9 GFLOPs at width 1. Warp-guided generators also take ``warped`` 1x3x128x128 and ``hole``
+    1x1x128x128 (the warp encoder and G_dec, blended through the attention): 0.60 GFLOPs at width
+    0.25 (paper mode 0.49), 1.59 at width 0.5 (1.24)."""
 
     input_names = ("z_id", "code")
     output_names = ("img",)
@@ -195,9 +251,13 @@ class ExprGANDecode(nn.Module):
     def __init__(self, gen: ExprGANGenerator):
         super().__init__()
         self.dec = gen.dec
+        self.warp_guided = gen.warp_guided
+        if gen.warp_guided:
+            self.w_enc = gen.w_enc
 
-    def forward(self, z_id: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
-        return self.dec(z_id, code)
+    def forward(self, z_id: torch.Tensor, code: torch.Tensor, warped: torch.Tensor | None = None,
+                hole: torch.Tensor | None = None) -> torch.Tensor:
+        return _decode(self, z_id, code, warped, hole, False)
 
     @staticmethod
     def input_shapes(z_dim: int = Z_DIM, k: int = K, d: int = D) -> dict[str, tuple[int, ...]]:

@@ -12,6 +12,14 @@ BCE-with-logits; the paper's final BN + sigmoid are dropped.
 ``width`` scales every hidden channel (round, >= 8). Fixed: 3 image channels, ``n_lmk`` heatmap
 channels, ``n_classes`` label planes, 1 D output channel. Init N(0, 0.02) [P] (BN weights N(1, 0.02)).
 Convolutions followed by BN have no bias (as PATN), which the exact ``gsrc`` split needs.
+
+Warp-guided (``warp_guided=True``, :mod:`~reenact.models.nets.warpguided`): a
+:class:`~reenact.models.nets.warpguided.WarpEncoder` turns [warped ‖ hole] into features at 64^2
+(``ch(128)``) and 32^2 (``ch(256)``); the 32^2 ones are added to the image stream F^P before the
+migration blocks (``fp0 + w32``: the blocks gate the warped face's features as they gate the
+target's), the 64^2 ones to the decoder's first upsampling (a skip). The decoder's last conv has a
+fourth channel, the attention logit (bias +2), and the output is ``blend(warped, colour, logit)``.
+The condition (H_src, H_tgt, label) is unchanged.
 """
 from __future__ import annotations
 
@@ -77,25 +85,59 @@ class MigrationBlock(nn.Module):
 
 class LmkLabelDecoder(nn.Module):
     """Decoder (Table 2 [P]): T3 s2 p1 (op1)-128 BN ReLU (64^2) -> T3 s2-64 BN ReLU (128^2)
-    -> ReflPad3 C7 s1-3 Tanh. x: Bx(256+K)x32x32 -> Bx3x128x128 in [-1,1]."""
+    -> ReflPad3 C7 s1-3 Tanh. x: Bx(256+K)x32x32 -> Bx3x128x128 in [-1,1].
 
-    def __init__(self, cin: int, width: float = 1.0):
+    Warp-guided (``attention=True``): ``forward(x, w64)`` adds the warp encoder's 64^2 features
+    ``w64`` (Bx128x64x64) after the first upsampling, and the last conv has a fourth channel, the
+    attention logit: it returns (colour Bx3x128x128 in [-1,1], logit Bx1x128x128)."""
+
+    def __init__(self, cin: int, width: float = 1.0, attention: bool = False):
         super().__init__()
         c1, c2 = ch(64, width), ch(128, width)
-        self.net = nn.Sequential(tconv_block(cin, c2, 3), tconv_block(c2, c1, 3), conv(c1, 3, 7, pad="reflect"),
-                                 nn.Tanh())
+        self.attention = attention
+        self.net = nn.Sequential(tconv_block(cin, c2, 3), tconv_block(c2, c1, 3),
+                                 conv(c1, 4 if attention else 3, 7, pad="reflect"), nn.Tanh())
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+    def forward(self, x: torch.Tensor, w64: torch.Tensor | None = None):
+        if not self.attention:
+            return self.net(x)
+        h = self.net[0](x)
+        if w64 is not None:
+            h = h + w64
+        y = self.net[2](self.net[1](h))
+        return torch.tanh(y[:, :3]), y[:, 3:4]
 
 
 def _body(geo_stem: LmkLabelStem, blocks: nn.ModuleList, decoder: LmkLabelDecoder, fp: torch.Tensor,
-          g_pre: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
-    """Shared by the generator and the drive engine: geometry-stem tail, blocks, label concat, decoder."""
+          g_pre: torch.Tensor, label: torch.Tensor, w: tuple[torch.Tensor, ...] | None = None):
+    """Shared by the generator and the drive engine: geometry-stem tail, blocks, label concat, decoder.
+    ``w``: the warp encoder's (64^2, 32^2) features of a warp-guided generator (then the decoder
+    returns (colour, logit))."""
     fs = geo_stem.tail(g_pre)
+    if w is not None:
+        fp = fp + w[1]
     for blk in blocks:
         fp, fs = blk(fp, fs)
-    return decoder(torch.cat([fp, planes(label, fp)], dim=1))
+    x = torch.cat([fp, planes(label, fp)], dim=1)
+    return decoder(x) if w is None else decoder(x, w[0])
+
+
+def _warp_decode(m: nn.Module, fp: torch.Tensor, g_pre: torch.Tensor, label: torch.Tensor,
+                 warped: torch.Tensor | None, hole: torch.Tensor | None, with_attention: bool,
+                 with_colour: bool = False):
+    """Blocks and decoder of either mode, the generator's and the drive engine's shared tail (``m``:
+    either, with their ``geo_stem``, ``blocks``, ``decoder``, ``warp_guided`` and ``w_enc``)."""
+    if not m.warp_guided:
+        return _body(m.geo_stem, m.blocks, m.decoder, fp, g_pre, label)
+    from .warpguided import blend
+
+    if warped is None or hole is None:
+        raise ValueError("a warp-guided lmklabel generator needs the warped crop and its hole mask")
+    colour, logit = _body(m.geo_stem, m.blocks, m.decoder, fp, g_pre, label, m.w_enc(warped, hole))
+    out, a = blend(warped, colour, logit)
+    if with_colour:
+        return out, a, colour
+    return (out, a) if with_attention else out
 
 
 class LmkLabelGenerator(nn.Module):
@@ -103,28 +145,44 @@ class LmkLabelGenerator(nn.Module):
     img Bx3x128x128 in [-1,1]; lmk_src, lmk_tgt Bx68x2 crop pixels (0..127); label BxK in {-1,+1}
     -> Bx3x128x128 in [-1,1]. ``heatmap(lmk)`` renders the Bx68x128x128 Gaussians (sigma px, peak 1);
     :meth:`forward_heatmaps` takes [H_src, H_tgt] directly.
+
+    Warp-guided (``warp_guided=True``, see the module docstring): both also take ``warped``
+    Bx3x128x128 and ``hole`` Bx1x128x128 and return the blend of the warped crop and the generated
+    colour (with ``with_attention``, also the attention ``A`` Bx1x128x128: 1 = the warp passes; with
+    ``with_colour``, (output, A, colour)).
     """
 
     def __init__(self, width: float = 1.0, n_blocks: int = 9, n_classes: int = N_CLASSES, n_lmk: int = N_LMK,
-                 sigma: float = SIGMA, dropout: float = 0.5, res: int = RES):
+                 sigma: float = SIGMA, dropout: float = 0.5, res: int = RES, warp_guided: bool = False):
         super().__init__()
         self.width, self.n_blocks, self.n_classes, self.n_lmk, self.res = width, n_blocks, n_classes, n_lmk, res
+        self.warp_guided = warp_guided
         dim = ch(256, width)
         self.heatmap = GaussianHeatmap(res, sigma)
         self.img_stem = LmkLabelStem(3, width)
         self.geo_stem = LmkLabelStem(2 * n_lmk, width)   # input [H_src ‖ H_tgt]
         self.blocks = nn.ModuleList(MigrationBlock(dim, first=(t == 0), dropout=dropout) for t in range(n_blocks))
-        self.decoder = LmkLabelDecoder(dim + n_classes, width)
+        self.decoder = LmkLabelDecoder(dim + n_classes, width, attention=warp_guided)
+        if warp_guided:
+            from .warpguided import WarpEncoder
+
+            self.w_enc = WarpEncoder((ch(128, width), dim))   # 64^2 (decoder skip), 32^2 (F^P)
         init_normal_(self, 0.02)
+        if warp_guided:
+            with torch.no_grad():  # start from the warp: attention sigmoid(2) = 0.88 keeps the warped pixel
+                self.decoder.net[2][1].bias[3].fill_(2.0)
 
-    def forward_heatmaps(self, img: torch.Tensor, h_src: torch.Tensor, h_tgt: torch.Tensor,
-                         label: torch.Tensor) -> torch.Tensor:
+    def forward_heatmaps(self, img: torch.Tensor, h_src: torch.Tensor, h_tgt: torch.Tensor, label: torch.Tensor,
+                         warped: torch.Tensor | None = None, hole: torch.Tensor | None = None, *,
+                         with_attention: bool = False, with_colour: bool = False):
         g_pre = self.geo_stem.conv0(self.geo_stem.pad(torch.cat([h_src, h_tgt], dim=1)))
-        return _body(self.geo_stem, self.blocks, self.decoder, self.img_stem(img), g_pre, label)
+        return _warp_decode(self, self.img_stem(img), g_pre, label, warped, hole, with_attention, with_colour)
 
-    def forward(self, img: torch.Tensor, lmk_src: torch.Tensor, lmk_tgt: torch.Tensor,
-                label: torch.Tensor) -> torch.Tensor:
-        return self.forward_heatmaps(img, self.heatmap(lmk_src), self.heatmap(lmk_tgt), label)
+    def forward(self, img: torch.Tensor, lmk_src: torch.Tensor, lmk_tgt: torch.Tensor, label: torch.Tensor,
+                warped: torch.Tensor | None = None, hole: torch.Tensor | None = None, *,
+                with_attention: bool = False, with_colour: bool = False):
+        return self.forward_heatmaps(img, self.heatmap(lmk_src), self.heatmap(lmk_tgt), label, warped, hole,
+                                     with_attention=with_attention, with_colour=with_colour)
 
 
 class LmkLabelPatchD(nn.Module):
@@ -198,6 +256,10 @@ class LmkLabelDrive(nn.Module):
     label 1xK (+-1). Renders H_tgt (Sub/Mul/Exp), adds conv_tgt(H_tgt) to gsrc, then BN, ReLU, rest of
     the geometry stem, the blocks, label planes and decoder. Output: img 1x3x128x128 in [-1,1].
     91.9 GFLOPs at width 1 with 9 blocks.
+
+    Warp-guided generators also take ``warped`` 1x3x128x128 and ``hole`` 1x1x128x128 (after ``label``);
+    the warp encoder and skips add 0.16 GFLOPs at width 0.25 (7.27 in all with 9 blocks, 3.65 with 3)
+    and 0.52 at width 0.5 (25.3 with 9 blocks, 10.8 with 3).
     """
 
     input_names = ("fp0", "gsrc", "lmk_tgt", "label")
@@ -210,12 +272,15 @@ class LmkLabelDrive(nn.Module):
         self.geo_stem = gen.geo_stem
         self.blocks = gen.blocks
         self.decoder = gen.decoder
+        self.warp_guided = gen.warp_guided
+        if gen.warp_guided:
+            self.w_enc = gen.w_enc
 
-    def forward(self, fp0: torch.Tensor, gsrc: torch.Tensor, lmk_tgt: torch.Tensor,
-                label: torch.Tensor) -> torch.Tensor:
+    def forward(self, fp0: torch.Tensor, gsrc: torch.Tensor, lmk_tgt: torch.Tensor, label: torch.Tensor,
+                warped: torch.Tensor | None = None, hole: torch.Tensor | None = None) -> torch.Tensor:
         h_tgt = LmkLabelStem.pad(self.heatmap(lmk_tgt))
         g_pre = gsrc + F.conv2d(h_tgt, self.geo_stem.conv0.weight[:, self.n_lmk:])
-        return _body(self.geo_stem, self.blocks, self.decoder, fp0, g_pre, label)
+        return _warp_decode(self, fp0, g_pre, label, warped, hole, False)
 
     @staticmethod
     def input_shapes(width: float = 1.0, n_classes: int = N_CLASSES, n_lmk: int = N_LMK,
