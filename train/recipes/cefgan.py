@@ -329,18 +329,25 @@ class CEFGANRecipe(Recipe):
             stats = {"cyc": cyc.item() / n, "adv": adv.item(), "cond": cond.item() / n, "attn": attn.item()}
             stats.update({f"attn_{k}": v for k, v in means.items()})
             if not single:
-                with torch.no_grad():
-                    for k, x in enumerate(imgs, 1):
-                        mse = (x - img).pow(2).flatten(1).mean(1).clamp_min(1e-10)
-                        stats[f"psnr_s{k}"] = (10 * torch.log10(4.0 / mse)).mean().item()
-                if n > 1:
-                    interp, l1 = self._interp_loss(au_src, au_tgt)
-                    loss = loss + c.w_interp * interp
-                    stats.update({"interp": interp.item(), "interp_l1": l1})
+                loss = loss + self._cascade_terms(stats, imgs, img, au_src, au_tgt, n)
         finally:
             requires_grad(m.disc, True)
             requires_grad(m.au_critic, True)
         return loss, stats
+
+    def _cascade_terms(self, stats: dict[str, float], imgs, ref: torch.Tensor, au_src: torch.Tensor,
+                       au_tgt: torch.Tensor, n: int) -> torch.Tensor:
+        """The cascade's extra G terms: each stage's PSNR against ``ref`` into ``stats``, and the AU
+        interpolator's loss (weighted) when there is more than one stage."""
+        with torch.no_grad():
+            for k, x in enumerate(imgs, 1):
+                mse = (x - ref).pow(2).flatten(1).mean(1).clamp_min(1e-10)
+                stats[f"psnr_s{k}"] = (10 * torch.log10(4.0 / mse)).mean().item()
+        if n <= 1:
+            return torch.zeros(())
+        interp, l1 = self._interp_loss(au_src, au_tgt)
+        stats.update({"interp": interp.item(), "interp_l1": l1})
+        return self.cfg.w_interp * interp
 
     def g_warp_loss(self, step: int, single: bool):
         """Warp-guided G phase (see the module docstring)."""
@@ -367,14 +374,7 @@ class CEFGANRecipe(Recipe):
             for k in BRANCHES:
                 stats[f"attn_{k}"] = sum(o.attn[k].mean().item() for o in outs) / len(outs)
             if not single:
-                with torch.no_grad():
-                    for k, x in enumerate(imgs, 1):
-                        mse = (x - wb.truth).pow(2).flatten(1).mean(1).clamp_min(1e-10)
-                        stats[f"psnr_s{k}"] = (10 * torch.log10(4.0 / mse)).mean().item()
-                if n > 1:
-                    interp, l1 = self._interp_loss(au_src, au_tgt)
-                    loss = loss + c.w_interp * interp
-                    stats.update({"interp": interp.item(), "interp_l1": l1})
+                loss = loss + self._cascade_terms(stats, imgs, wb.truth, au_src, au_tgt, n)
         finally:
             requires_grad(m.disc, True)
             requires_grad(m.au_critic, True)
