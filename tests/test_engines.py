@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 import torch
@@ -174,3 +175,24 @@ def test_tensorrt_engine_runs_on_the_gpu():
     assert (refs[0] - refs[1]).abs().max() > 1e-3, "the two conditions must differ for this check to mean anything"
     assert (a.float() - refs[0]).abs().max() < 0.05
     assert (b.float() - refs[1]).abs().max() < 0.05
+
+
+@needs_trt
+@pytest.mark.slow
+@pytest.mark.parametrize("weights", sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "reenact" / "weights")
+                                           .glob("*.safetensors")))
+def test_shipped_weights_export_and_build_tensorrt_engines(weights, tmp_path):
+    """Every shipped weight file, its real weights: ONNX parity on inputs in their real value ranges
+    (the warp inputs included), then a TensorRT engine build."""
+    from reenact.models.weights import load_model
+
+    m = load_model(Path(__file__).resolve().parents[1] / "reenact" / "weights" / f"{weights}.safetensors").eval()
+    cache = EngineCache(tmp_path)
+    for spec in m.engines():
+        path = export_onnx(spec, tmp_path / f"{spec.name}.onnx")
+        assert onnx_parity(spec, path, inputs=lambda g, spec=spec: m.realistic_inputs(spec, g)) < spec.onnx_rtol, \
+            spec.name
+        r = build_engine(m, spec, cache=cache)
+        assert r.path.is_file() and r.size_mb > 0.01
+        if r.fp16_psnr_db is not None:
+            assert r.fp16_psnr_db >= spec.min_psnr_db, (spec.name, r.fp16_psnr_db)
