@@ -138,11 +138,12 @@ def _frame_and_target(stages_frame: dict[str, Callable], stages_target: dict[str
 class ModelCase:
     """One model at one width: its engines, in runtime order, with fixed random inputs."""
 
-    def __init__(self, model_id: str, width: float, seed: int = 0):
+    def __init__(self, model_id: str, width: float, seed: int = 0, model=None):
+        """``model``: an already built (e.g. loaded) model to use instead of a fresh one at ``width``."""
         from reenact.models import build_model
 
         torch.manual_seed(seed)
-        self.model = build_model(model_id, width=width).eval()
+        self.model = (build_model(model_id, width=width) if model is None else model).eval()
         self.model_id, self.width = model_id, width
         specs = self.model.engines()
         self.frame = [e for e in specs if e.kind == "driver"] + [e for e in specs if e.kind == "drive"]

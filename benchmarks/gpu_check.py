@@ -483,10 +483,9 @@ class Check:
             t0 = time.perf_counter()
             try:
                 counts = model_counts(case["model"], case["width"])
-                mc = gen.ModelCase(case["model"], case["width"])
-                if case["weights"] == "shipped":
-                    shipped, _, _ = self.load_case_model(case)
-                    mc.model.load_state_dict(shipped.state_dict())  # the engines' modules share these weights
+                shipped = self.load_case_model(case)[0] if case["weights"] == "shipped" else None
+                # the shipped model itself (its whole config, e.g. warp-guided), or a fresh one at the width
+                mc = gen.ModelCase(case["model"], case["width"], model=shipped)
                 entry.update(res=mc.model.res, gflops_per_frame=counts["per_frame"]["gflops"],
                              engines=[e.name for e in mc.frame], target_engines=[e.name for e in mc.target])
             except Exception as e:
