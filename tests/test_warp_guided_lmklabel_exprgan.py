@@ -1,6 +1,7 @@
 """Warp-guided lmklabel and ExprGAN (as tests/test_warp_guided.py for GC-GAN): one training step on
-warp pairs, the engines (their split, shapes and ONNX export), and on 8 real frames each learns,
-does better than the warp it is given and follows both the warp and its condition."""
+warp pairs, the engines (their split, shapes and ONNX export), and (slow) on 8 real frames with a
+mouth box to paint each halves its loss, beats the warp it is given and follows both the warp and
+its condition."""
 from __future__ import annotations
 
 import numpy as np
@@ -13,19 +14,19 @@ from reenact.train.loop import Trainer, watched
 
 from .test_training import tiny_dataset  # noqa: F401  (session fixture)
 
-# model -> (model options, recipe options, steps of the learning test). lmklabel's CPU cost is its
-# 136-channel 7x7 geometry conv at 128^2, hence its small batch; ExprGAN trains the reconstruction
-# stage (the one with the watched loss) with a short refinement stage after it.
+# model -> (model options, recipe options). lmklabel's CPU cost is its 136-channel 7x7 geometry conv
+# at 128^2, hence its small batch; ExprGAN trains the reconstruction stage (the one with the watched
+# loss) with a short refinement stage after it.
 TINY = {
-    "lmklabel": ({"width": 0.125, "n_blocks": 2}, {"batch": 2, "lr": 1e-3, "w_gan": 0.5}, 100),
+    "lmklabel": ({"width": 0.125, "n_blocks": 2}, {"batch": 2, "lr": 1e-3, "w_gan": 0.5}),
     "exprgan": ({"width": 0.125, "d": 1}, {"batch": 4, "lr": 1e-3, "w_id": 0.1, "w_q": 0.01,
-                                            "stages": (0.0, 0.85, 0.15)}, 300),
+                                            "stages": (0.0, 0.85, 0.15)}),
 }
 DRIVE = {"lmklabel": "lmklabel_drive", "exprgan": "exprgan_decode"}
 
 
 def _opts(model: str, data, tmp_path, **kw) -> TrainOptions:
-    mo, ro, _ = TINY[model]
+    mo, ro = TINY[model]
     base = dict(model=model, data=str(data), steps=10, seed=0, out=str(tmp_path / "runs"), device="cpu",
                 sample_every=0, ckpt_every=0, log_every=1, model_options={**mo, "warp_guided": True},
                 recipe_options=ro)
@@ -105,54 +106,64 @@ def test_paper_mode_has_no_warp_inputs():
         assert m.warp_inputs() == () and not hasattr(m.gen, "w_enc")
 
 
-# the smallest effect of swapping the condition between samples on the generated colour after the
-# tiny run. lmklabel's swap moves only landmarks (the 8 frames are all labelled neutral), whose path
-# its N(0, 0.02) init attenuates to ~1e-9 (see test_nets_gcgan_lmklabel_exprgan.py): 100 steps
-# make it ~6e-4. ExprGAN's code reaches every decoder layer: ~0.016.
-COLOUR_FOLLOWS = {"lmklabel": 1e-4, "exprgan": 3e-3}
+# steps and overrides of the learning runs on 8 real frames (the mouth-box task of
+# tests/test_warp_guided_cet2_cefgan.py: a mouth-and-chin box without source texture to paint in,
+# the warp kept elsewhere). lmklabel's condition is landmarks here (the 8 frames are all labelled
+# neutral), whose path its N(0, 0.02) init attenuates: it is measured on the generated colour.
+LEARN = {
+    "lmklabel": (150, {}, {"batch": 4}),
+    "exprgan": (300, {}, {}),
+}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model", sorted(TINY))
 def test_warp_guided_model_learns_and_follows_the_warp_and_the_condition(model, tiny_dataset, tmp_path):  # noqa: F811
-    """It starts from the warp with 12% grey colour blended in (attention 0.88 at initialisation):
-    it must learn to keep the warp where it is right (the error falls to the warp's own level), its
-    generated colour must learn the truth and follow the condition, and its output must follow the
-    warped crop.
+    """On 8 real frames with a mouth-and-chin box blanked out of every other warp pair (see
+    ``_blank_mouth_box``), the reconstruction loss falls at least by half and ends well below the
+    warp's own; the output follows the warped crop and the condition, and on unmodified pairs it keeps
+    what the warp got right."""
+    from .test_warp_guided_cet2_cefgan import _blank_mouth_box
 
-    Not asserted: that it ends clearly *below* the warp's L1. On these 8 frames (the first 22 of one
-    clip) the face barely moves: the warp's L1 to the truth is 0.026, while a colour branch whose
-    finest features are at half resolution cannot get there (the truth itself down-sampled to 64^2
-    and back is 0.019 away) in the minute this test may take; the attention rightly keeps the warp.
-    On the real dataset (warp L1 ~0.10) warp-guided GC-GAN does get below it, after thousands of steps.
-    """
-    steps = TINY[model][2]
-    tr = Trainer(_opts(model, tiny_dataset, tmp_path, steps=steps, limit=8))
+    steps, mo, ro = LEARN[model]
+    tr = Trainer(_opts(model, tiny_dataset, tmp_path, steps=steps, limit=8,
+                       model_options={**TINY[model][0], **mo, "warp_guided": True},
+                       recipe_options={**TINY[model][1], **ro}))
+    pairs = tr.recipe.warp_pairs()
+    plain = _blank_mouth_box(pairs, tr.model.res)
     while tr.step < steps:
         tr.train_step()
     rec = watched(tr.history, tr.plan.watch)
     warp_rec = np.array([h["G/warp_rec"] for h in tr.history if "G/warp_rec" in h])
-    col = watched(tr.history, "colour_rec")
     first, last = rec[:20].mean(), rec[-20:].mean()
     m = tr.model.eval()
-    pairs = tr.recipe.warp_pairs()
     a = torch.arange(4)
-    wb = pairs.batch(a, pairs.partners(a, offset=3))
+    b = pairs.partners(a, offset=3)
+    wb = pairs.batch(a, b)
     with torch.no_grad():
         out = _generate(model, m, pairs, wb)
         shifted = _generate(model, m, pairs, wb, warped=torch.roll(wb.warped, 4, dims=3))
         other = _generate(model, m, pairs, wb, swap=True)
         c_out = _generate(model, m, pairs, wb, colour=True)
         c_other = _generate(model, m, pairs, wb, swap=True, colour=True)
-    numbers = (f"{model}: rec {first:.4f} -> {last:.4f}, the warp's own {warp_rec.mean():.4f}, colour "
-               f"{col[:20].mean():.4f} -> {col[-20:].mean():.4f}; shift {(out - shifted).abs().mean():.4f}, "
-               f"condition {(out - other).abs().mean():.5f} (colour {(c_out - c_other).abs().mean():.5f}), "
-               f"output vs truth {(out - wb.truth).abs().mean():.4f}, warp vs truth {(wb.warped - wb.truth).abs().mean():.4f}")
+        real = plain(a, b)  # the unmodified pairs
+        out_real = _generate(model, m, pairs, real)
+    effect = (c_out - c_other).abs()
+    numbers = (f"{model}: rec {first:.4f} -> {last:.4f}, the warp's own {warp_rec.mean():.4f}; shift "
+               f"{(out - shifted).abs().mean():.4f}, condition {(out - other).abs().mean():.5f} (colour "
+               f"{effect.mean():.5f}); boxed pairs {(out - wb.truth).abs().mean():.4f} vs the warp's "
+               f"{(wb.warped - wb.truth).abs().mean():.4f}; real pairs {(out_real - real.truth).abs().mean():.4f} "
+               f"vs the warp's {(real.warped - real.truth).abs().mean():.4f}")
     print(numbers)
-    assert last < 0.8 * first, numbers                      # the attention learned to keep the warp
-    assert last < 1.05 * warp_rec.mean(), numbers           # ... down to the warp's own error
-    assert col[-20:].mean() < 0.7 * col[:20].mean(), numbers  # the generated colour learns the truth
+    assert last <= 0.5 * first, numbers
+    assert last < 0.7 * warp_rec.mean(), numbers
     assert (out - shifted).abs().mean() > 0.02, "the output ignores the warped crop: " + numbers
-    assert (c_out - c_other).abs().mean() > COLOUR_FOLLOWS[model], "the colour ignores the condition: " + numbers
-    assert (out - other).abs().mean() > 0, "the output ignores the condition: " + numbers
-    assert (out - wb.truth).abs().mean() < 1.1 * (wb.warped - wb.truth).abs().mean(), numbers
+    assert effect.mean() > COLOUR_FOLLOWS[model] and (out - other).abs().mean() > 0, \
+        "the output ignores the condition: " + numbers
+    assert (out - wb.truth).abs().mean() < 0.5 * (wb.warped - wb.truth).abs().mean(), numbers
+    assert (out_real - real.truth).abs().mean() < 1.4 * (real.warped - real.truth).abs().mean(), numbers
+
+
+# the smallest effect of swapping the condition between samples on the generated colour after the
+# tiny run (lmklabel: landmarks only, attenuated by its init; ExprGAN's code reaches every decoder layer)
+COLOUR_FOLLOWS = {"lmklabel": 1e-4, "exprgan": 3e-3}

@@ -32,12 +32,12 @@ in the units of L_pixel: ``w_tv`` is the paper's image TV weight here, so the at
 has its own name). The watched ``rec`` is mean |output - v|.
 
 The colour term [D] (``w_colour``, per element in L_pixel's units): an L1 of the generated colour
-itself to v. G_dec has no path from the target's pixels but the warp features, so at initialisation
-its colour is worse than the warp everywhere; the output L1 then drives the attention to "all warp"
-within ~50 steps, and from there the colour only receives (1 - A) * sign(warped - truth), which
-pushes it away from the truth (measured on 8 real frames: the colour's own L1 rose to ~0.9 and A
-stayed at 1.0000). Supervising the colour directly keeps it a reconstruction of v (L1 0.05 after 300
-steps there) that the attention can switch to where the warp is wrong.
+C = warped + 2 * delta (what the attention switches to) to v. At initialisation the colour is worse
+than the warp everywhere; the output L1 then drives the attention to "all warp" within ~50 steps,
+and from there the colour only receives (1 - A) * sign(warped - truth), too weak to make it a
+reconstruction of v that the attention can switch to where the warp is wrong. Supervising C
+directly does: on 8 real frames with a mouth box to paint (tests/test_warp_guided_lmklabel_exprgan.py)
+the output's L1 falls 0.089 -> 0.035 in 300 steps.
 """
 from __future__ import annotations
 

@@ -24,10 +24,11 @@ to v's mesh and the warp's hole mask, and the truth is frame v in u's crop. D_im
 regularisers (``w_att`` sparsity outside the hole, ``w_tv`` smoothness) in the units of the pixel
 loss: one per-element mean weighs ``w_pix`` here (``per_element``), as the L1 it trades against.
 The watched ``rec`` is mean |output - truth|. ``w_colour`` [D] adds an L1 of the generated colour
-itself to the truth (in the same units): once the output is mostly the warp, the output L1 gives
-the colour only (1 - A) * sign(warped - truth), which does not point at the truth (on 8 real frames
-without it the colour's own L1 stayed at 0.27 over 100 steps; with it, 0.33 -> 0.045), so the colour
-would never become good enough for the attention to switch to it where the warp is wrong.
+C = warped + 2 * delta (what the attention switches to) to the truth, in the same units: once the
+output is mostly the warp, the output L1 gives the colour only (1 - A) * sign(warped - truth), too
+weak for it to become good enough for the attention to switch to it where the warp is wrong. On 8
+real frames with a mouth box to paint (tests/test_warp_guided_lmklabel_exprgan.py) the output's L1
+falls 0.080 -> 0.036 in 150 steps.
 """
 from __future__ import annotations
 

@@ -103,7 +103,7 @@ class ExprGANGenerator(nn.Module):
     Warp-guided (``warp_guided=True``): ``forward`` and :meth:`decode` also take ``warped``
     Bx3x128x128 and ``hole`` Bx1x128x128 and return the blend of the warped crop and the generated
     colour (with ``with_attention``, also the attention ``A`` Bx1x128x128: 1 = the warp passes; with
-    ``with_colour``, (output, A, colour))."""
+    ``with_colour``, (output, A, C) with C = warped + 2 * delta, the colour A switches to)."""
 
     def __init__(self, width: float = 1.0, k: int = K, d: int = D, z_dim: int = Z_DIM, warp_guided: bool = False):
         super().__init__()
@@ -133,14 +133,14 @@ def _decode(m: nn.Module, z_id: torch.Tensor, code: torch.Tensor, warped: torch.
     """G_dec of the generator or the decode engine (``m``: either, with ``dec``, ``warp_guided``, ``w_enc``)."""
     if not m.warp_guided:
         return m.dec(z_id, code)
-    from .warpguided import blend
+    from .warpguided import blend, generated_colour
 
     if warped is None or hole is None:
         raise ValueError("a warp-guided ExprGAN needs the warped crop and its hole mask")
-    colour, logit = m.dec(z_id, code, m.w_enc(warped, hole))
-    out, a = blend(warped, colour, logit)
+    delta, logit = m.dec(z_id, code, m.w_enc(warped, hole))
+    out, a = blend(warped, delta, logit)
     if with_colour:
-        return out, a, colour
+        return out, a, generated_colour(warped, delta)
     return (out, a) if with_attention else out
 
 

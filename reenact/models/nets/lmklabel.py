@@ -129,14 +129,14 @@ def _warp_decode(m: nn.Module, fp: torch.Tensor, g_pre: torch.Tensor, label: tor
     either, with their ``geo_stem``, ``blocks``, ``decoder``, ``warp_guided`` and ``w_enc``)."""
     if not m.warp_guided:
         return _body(m.geo_stem, m.blocks, m.decoder, fp, g_pre, label)
-    from .warpguided import blend
+    from .warpguided import blend, generated_colour
 
     if warped is None or hole is None:
         raise ValueError("a warp-guided lmklabel generator needs the warped crop and its hole mask")
-    colour, logit = _body(m.geo_stem, m.blocks, m.decoder, fp, g_pre, label, m.w_enc(warped, hole))
-    out, a = blend(warped, colour, logit)
+    delta, logit = _body(m.geo_stem, m.blocks, m.decoder, fp, g_pre, label, m.w_enc(warped, hole))
+    out, a = blend(warped, delta, logit)
     if with_colour:
-        return out, a, colour
+        return out, a, generated_colour(warped, delta)
     return (out, a) if with_attention else out
 
 
@@ -149,7 +149,7 @@ class LmkLabelGenerator(nn.Module):
     Warp-guided (``warp_guided=True``, see the module docstring): both also take ``warped``
     Bx3x128x128 and ``hole`` Bx1x128x128 and return the blend of the warped crop and the generated
     colour (with ``with_attention``, also the attention ``A`` Bx1x128x128: 1 = the warp passes; with
-    ``with_colour``, (output, A, colour)).
+    ``with_colour``, (output, A, C) with C = warped + 2 * delta, the colour A switches to).
     """
 
     def __init__(self, width: float = 1.0, n_blocks: int = 9, n_classes: int = N_CLASSES, n_lmk: int = N_LMK,

@@ -57,6 +57,13 @@ def blend(warped: torch.Tensor, delta: torch.Tensor, logit: torch.Tensor) -> tup
     return (warped + (1.0 - a) * (2.0 * delta)).clamp(-1.0, 1.0), a
 
 
+def generated_colour(warped: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """C = warped + 2 * delta clipped to [-1, 1]: the colour the attention switches to where A < 1
+    (what a recipe's colour term compares with the truth; ``blend``'s output is A * warped + (1 - A) * C
+    before its own clip)."""
+    return (warped + 2.0 * delta).clamp(-1.0, 1.0)
+
+
 def attention_losses(a: torch.Tensor, free: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(sparsity, smoothness) of an attention map ``A`` Bx1xRxR (GANimation's regularisers, with
     A = 1 meaning "keep the warp"): the mean share of generated pixels, each weighted by 1 - free
