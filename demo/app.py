@@ -31,6 +31,7 @@ if __package__ in (None, ""):  # ``python demo/app.py``: make the repository imp
 
 import numpy as np
 
+from reenact.choices import DEFAULT_MODEL
 from reenact.errors import InputFileError, ReenactError, VideoError
 
 log = logging.getLogger("reenact.demo")
@@ -41,7 +42,7 @@ log = logging.getLogger("reenact.demo")
 class DemoConfig:
     """Server-wide settings (the command-line options of ``reenact demo``)."""
 
-    model: str = "warp"             # model selected when a page opens (the runtime's default)
+    model: str = DEFAULT_MODEL      # model selected when a page opens (the runtime's default)
     backend: str = "auto"           # backend selected when a page opens
     checkpoint: str | None = None   # weights for ``model`` (else the shipped ones, else untrained)
     width: float | None = None      # untrained network width (testing / no weights)

@@ -8,6 +8,8 @@ from typing import Literal, get_args
 ModelName = Literal["warp", "gcgan", "lmklabel", "cet2", "exprgan", "cefgan"]
 MODEL_NAMES: tuple[str, ...] = get_args(ModelName)
 DEFAULT_MODEL: ModelName = "warp"
+"""The model ``reenact run``, ``eval`` and the demo use without ``--model``: the one that scores best on
+the fixture and the validation people (README, "Quality"); the mesh warp until a generator beats it."""
 
 BackendName = Literal["auto", "pytorch", "onnxruntime", "tensorrt"]
 PasteMode = Literal["warp", "replace"]

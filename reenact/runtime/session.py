@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..backends import Backend, select_backend
+from ..choices import DEFAULT_MODEL
 from ..errors import ModelFileError, ReenactError
 from ..filters import ConditionSmoother
 from ..geometry import euler_angles, pose_rotation
@@ -34,8 +35,6 @@ from .target import PreparedTarget, prepare_target
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "warp"
-"""The model that scores best on unseen people (README, "Quality"): until a generator beats it, the mesh warp."""
 PASTE_MODES = ("warp", "replace")
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
