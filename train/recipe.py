@@ -176,6 +176,9 @@ class Recipe:
     # a tiny CPU configuration for the test suite: (model options, recipe options, steps in which
     # the watched loss must halve on 8 real frames)
     tiny: ClassVar[tuple[dict, dict, int]] = ({"width": 0.125}, {"batch": 8}, 200)
+    # the recipe option that weighs the attention's total variation in ``attention_penalty``
+    # (recipes whose paper already has a ``w_tv`` for the image name theirs ``w_tv_att``)
+    att_tv_option: ClassVar[str] = "w_tv"
 
     def __init__(self, model: ReenactModel, cfg: RecipeConfig, data: TrainData, features: FeatureLoss):
         self.model = model
@@ -218,13 +221,14 @@ class Recipe:
 
     def attention_penalty(self, out: torch.Tensor, att: torch.Tensor, wb) -> tuple[torch.Tensor, dict[str, float]]:
         """The attention regularisers of a warp-guided output (``w_att`` sparsity outside ``wb.free``,
-        ``w_tv`` smoothness; recipe options, per element) scaled by ``per_element``, the factor that
+        smoothness weighted by the option ``att_tv_option`` names; recipe options, per element) scaled by ``per_element``, the factor that
         turns a per-element mean into the recipe's own image-loss units, and the stats a person
         watches: the share of generated pixels, and the warp's own L1 to the truth beside the output's."""
         from reenact.models.nets.warpguided import attention_losses
 
         sparsity, tv = attention_losses(att, wb.free)
-        loss = self.per_element(out) * (self.cfg.w_att * sparsity + self.cfg.w_tv * tv)  # type: ignore[attr-defined]
+        w_tv = getattr(self.cfg, self.att_tv_option)
+        loss = self.per_element(out) * (self.cfg.w_att * sparsity + w_tv * tv)  # type: ignore[attr-defined]
         return loss, {"att_generated": sparsity.item(), "att_tv": tv.item(),
                       "warp_rec": (wb.warped - wb.truth).abs().mean().item()}
 

@@ -107,6 +107,7 @@ def _tv(m: torch.Tensor) -> torch.Tensor:
 class CEFGANRecipe(Recipe):
     model_id = "cefgan"
     Config = CEFGANRecipeConfig
+    att_tv_option = "w_tv_att"  # w_tv is the paper's TV weight inside L_attn
     # 3 stages at the smallest width; 18 steps of the single EF-GAN, then 12 of the cascade (one CPU thread:
     # ~0.7 s and ~2.3 s a step); λ1 lowered to 1000 (700 leaves too little AU effect), 1 critic step, lr 1e-3
     # without decay, a quicker interpolator warm-up.
@@ -283,15 +284,6 @@ class CEFGANRecipe(Recipe):
 
     def per_element(self, out: torch.Tensor) -> float:
         return self.cfg.w_rec  # the warp-guided reconstruction is a per-element mean weighted w_rec
-
-    def attention_penalty(self, out: torch.Tensor, att: torch.Tensor, wb) -> tuple[torch.Tensor, dict[str, float]]:
-        """As ``Recipe.attention_penalty`` with ``w_tv_att`` as the TV weight (``w_tv`` is the paper's)."""
-        from reenact.models.nets.warpguided import attention_losses
-
-        sparsity, tv = attention_losses(att, wb.free)
-        loss = self.per_element(out) * (self.cfg.w_att * sparsity + self.cfg.w_tv_att * tv)
-        return loss, {"att_generated": sparsity.item(), "att_tv": tv.item(),
-                      "warp_rec": (wb.warped - wb.truth).abs().mean().item()}
 
     def g_loss(self, step: int, single: bool):
         if self.warp_guided:

@@ -101,6 +101,7 @@ class ExprGANRecipe(Recipe):
     model_id = "exprgan"
     Config = ExprGANRecipeConfig
     needs_pairs = False
+    att_tv_option = "w_tv_att"  # w_tv is the paper's image TV weight
     tiny = ({"width": 0.125, "d": 1},
             {"batch": 4, "lr": 1e-3, "w_id": 0.1, "w_q": 0.01, "stages": (0.05, 0.8, 0.15)}, 260)
 
@@ -161,16 +162,6 @@ class ExprGANRecipe(Recipe):
     # -- loss terms -------------------------------------------------------------------------
     def per_element(self, out: torch.Tensor) -> float:
         return self.cfg.w_pixel  # L_pixel is a mean weighted w_pixel: the attention terms in its units
-
-    def attention_penalty(self, out: torch.Tensor, att: torch.Tensor, wb) -> tuple[torch.Tensor, dict[str, float]]:
-        """As ``Recipe.attention_penalty`` with ``w_tv_att`` as the attention's TV weight (``w_tv`` is
-        the paper's image TV weight in this recipe)."""
-        from reenact.models.nets.warpguided import attention_losses
-
-        sparsity, tv = attention_losses(att, wb.free)
-        loss = self.per_element(out) * (self.cfg.w_att * sparsity + self.cfg.w_tv_att * tv)
-        return loss, {"att_generated": sparsity.item(), "att_tv": tv.item(),
-                      "warp_rec": (wb.warped - wb.truth).abs().mean().item()}
 
     def _with_attention(self, loss: torch.Tensor, stats: dict[str, float], fake: torch.Tensor, parts, wb):
         """Warp-guided: ``loss`` plus the attention regularisers and the colour term, and their stats."""
