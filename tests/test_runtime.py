@@ -255,9 +255,11 @@ def test_default_run_animates_the_built_in_photo(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["run", "--no-progress"]) == 0
     frames = [f.image.astype(np.float32) for f in read_all(tmp_path / "reenact-out.mp4")]
-    r = Reenactor.create()  # same defaults: the warp model on the built-in photo
+    r = Reenactor.create()  # same defaults: the default model on the built-in photo
     try:
-        assert r.model.model_id == "warp"
+        from reenact.choices import DEFAULT_MODEL
+
+        assert r.model.model_id == DEFAULT_MODEL
         x0, y0, x1, y1 = r.warper.region
         mouth = r.target.face.landmarks[13, :2]
     finally:
