@@ -259,6 +259,9 @@ def test_cli_refuses_bad_input(case, bad_env, capsys, monkeypatch):
     if name == "engines-bad-sidecar":  # a checkpoint whose JSON sidecar is broken: the sidecar is named
         shutil.copy(d / "gcgan.safetensors", d / "broken.safetensors")
         (d / "broken.json").write_text("{broken")
+    if name == "engines-no-weights":  # every model ships weights: a model without them (a new one, a
+        # package installed without its weights) is simulated
+        monkeypatch.setattr("reenact.commands.engines.default_weights", lambda model_id: None)
     monkeypatch.chdir(d)  # anything written to the current folder would show up in the snapshot
     before = _snapshot(d)
     args = [a.replace("{d}", str(d)) for a in argv.split()]
