@@ -105,6 +105,9 @@ class OnnxRuntimeBackend(Backend):
         self.sessions = {}
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # flush subnormal floats to zero: Gaussian tails and saturated attention produce them, and CPU
+        # arithmetic on them is many times slower (a 68-heatmap convolution: 30 ms -> 17 ms)
+        opts.add_session_config_entry("session.set_denormal_as_zero", "1")
         for name, spec in self.specs.items():
             path = export_onnx(spec, Path(self._tmp.name) / f"{name}.onnx")
             self.sessions[name] = ort.InferenceSession(str(path), opts, providers=self.providers)

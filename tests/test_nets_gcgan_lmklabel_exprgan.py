@@ -82,6 +82,26 @@ def test_heatmap_peak_and_sigma():
     torch.testing.assert_close(render_heatmaps(pts, 128, 2.0), gaussian_heatmaps_torch(pts, 128, 2.0), atol=1e-6, rtol=0)
 
 
+@pytest.mark.parametrize("k", [7, 3])
+def test_heatmap_conv_equals_the_convolution_of_the_padded_heatmaps(k):
+    """The separable form the lmklabel engines use: corners, edges (reflect padding), sub-pixel and
+    off-crop landmarks, and a batch; it also never produces subnormal floats (slow on CPUs)."""
+    from reenact.geometry.heatmaps import heatmap_conv_torch
+
+    torch.manual_seed(0)
+    pts = torch.cat([_lmk68(5, 2), torch.tensor([[[0.0, 0.0], [127.0, 127.0], [1.5, 126.2], [-4.0, 60.0],
+                                                    [131.0, -2.0], [64.25, 0.5]]]).expand(2, 6, 2)], dim=1)
+    w = torch.randn(12, pts.shape[1], k, k) * 0.05
+    ref = torch.nn.functional.conv2d(
+        torch.nn.functional.pad(render_heatmaps(pts, 128, 2.0), (k // 2,) * 4, mode="reflect"), w)
+    out = heatmap_conv_torch(pts, w, 128, 2.0)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=0)
+    tiny = (out != 0) & (out.abs() < torch.finfo(torch.float32).tiny)
+    assert not tiny.any()
+    with pytest.raises(ValueError, match="odd square kernel"):
+        heatmap_conv_torch(pts, torch.zeros(4, pts.shape[1], 4, 4), 128, 2.0)
+
+
 def test_count_flops_is_2macs_of_conv_and_linear():
     m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 16, 10))
     assert count_flops(m.eval(), torch.zeros(1, 3, 4, 4)) == 2 * (3 * 8 * 9 * 16 + 128 * 10)

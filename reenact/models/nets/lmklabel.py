@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...geometry.heatmaps import heatmap_conv_torch
 from .common import GaussianHeatmap, ch, conv, conv_block, init_normal_, planes, tconv_block
 
 RES = 128
@@ -234,7 +235,8 @@ class LmkLabelTargetEncoder(nn.Module):
 
     crop: 1x3x128x128 in [-1,1], lmk_src: 1x68x2 crop pixels ->
     (fp0 = image stem(crop) 1x256x32x32, gsrc = conv_src(ReflPad3(H_src)) before BN 1x64x128x128).
-    conv_src is the source half (input channels 0..67) of the bias-free geometry-stem conv0.
+    conv_src is the source half (input channels 0..67) of the bias-free geometry-stem conv0, computed
+    from the separable heatmaps as the drive engine computes the target half.
     """
 
     def __init__(self, gen: LmkLabelGenerator):
@@ -245,17 +247,20 @@ class LmkLabelTargetEncoder(nn.Module):
         self.geo_conv0 = gen.geo_stem.conv0
 
     def forward(self, crop: torch.Tensor, lmk_src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h_src = LmkLabelStem.pad(self.heatmap(lmk_src))
-        return self.img_stem(crop), F.conv2d(h_src, self.geo_conv0.weight[:, : self.n_lmk])
+        gsrc = heatmap_conv_torch(lmk_src, self.geo_conv0.weight[:, : self.n_lmk], self.heatmap.size,
+                                  self.heatmap.sigma)
+        return self.img_stem(crop), gsrc
 
 
 class LmkLabelDrive(nn.Module):
     """Engine ``lmklabel_drive`` (modules shared with ``gen``).
 
     Inputs (in this order): fp0 1x256x32x32, gsrc 1x64x128x128, lmk_tgt 1x68x2 (crop pixels 0..127),
-    label 1xK (+-1). Renders H_tgt (Sub/Mul/Exp), adds conv_tgt(H_tgt) to gsrc, then BN, ReLU, rest of
-    the geometry stem, the blocks, label planes and decoder. Output: img 1x3x128x128 in [-1,1].
-    91.9 GFLOPs at width 1 with 9 blocks.
+    label 1xK (+-1). Adds conv_tgt(ReflPad3(H_tgt)) to gsrc, computed from the separable heatmaps
+    without rendering them (:func:`~reenact.geometry.heatmaps.heatmap_conv_torch`, 7x fewer
+    multiply-adds than the 7x7 convolution over 68 channels), then BN, ReLU, rest of the geometry
+    stem, the blocks, label planes and decoder. Output: img 1x3x128x128 in [-1,1].
+    91.9 GFLOPs at width 1 with 9 blocks counted with the convolution (its 7.0 GFLOPs become 1.0).
 
     Warp-guided generators also take ``warped`` 1x3x128x128 and ``hole`` 1x1x128x128 (after ``label``);
     the warp encoder and skips add 0.16 GFLOPs at width 0.25 (7.27 in all with 9 blocks, 3.65 with 3)
@@ -278,8 +283,8 @@ class LmkLabelDrive(nn.Module):
 
     def forward(self, fp0: torch.Tensor, gsrc: torch.Tensor, lmk_tgt: torch.Tensor, label: torch.Tensor,
                 warped: torch.Tensor | None = None, hole: torch.Tensor | None = None) -> torch.Tensor:
-        h_tgt = LmkLabelStem.pad(self.heatmap(lmk_tgt))
-        g_pre = gsrc + F.conv2d(h_tgt, self.geo_stem.conv0.weight[:, self.n_lmk:])
+        g_pre = gsrc + heatmap_conv_torch(lmk_tgt, self.geo_stem.conv0.weight[:, self.n_lmk:], self.heatmap.size,
+                                          self.heatmap.sigma)
         return _warp_decode(self, fp0, g_pre, label, warped, hole, False)
 
     @staticmethod
