@@ -4,9 +4,10 @@ table of figures, and one comparison grid (driver | warp | each model) from real
     python -m reenact.benchmarks.quality --clips CLIP.mp4 ... --max-frames 250 \\
         --entries warp gcgan lmklabel cet2 exprgan cefgan "gcgan-paper=gcgan:reenact/weights/gcgan_paper.safetensors:replace"
 
-An entry is ``NAME=MODEL[:CHECKPOINT[:PASTE]]`` or just ``MODEL`` (its shipped weights, pasted on
-the warp). Every (entry, clip) is evaluated exactly as ``reenact eval --model MODEL --driver CLIP
---self [--checkpoint ...] [--paste ...] --max-frames N`` would (self-reenactment: the clip's first
+An entry is ``NAME=MODEL[:CHECKPOINT[:PASTE[:MOUTH]]]`` or just ``MODEL`` (its shipped weights,
+pasted on the warp, the driver's mouth interior); e.g. ``warp-dark=warp:::dark``. Every (entry,
+clip) is evaluated exactly as ``reenact eval --model MODEL --driver CLIP --self [--checkpoint ...]
+[--paste ...] [--mouth ...] --max-frames N`` would (self-reenactment: the clip's first
 frame is the target, so every frame has a ground truth) and its ``report.json`` is written to
 ``OUT/NAME-CLIP.json``. ``OUT/summary.md`` holds the table (and each clip's verdict against the
 warp), ``OUT/summary.json`` the same figures, and ``OUT/comparison.png`` the grid: for each clip,
@@ -44,18 +45,22 @@ class Entry:
     model: str
     checkpoint: str | None = None
     paste: str = "warp"
+    mouth: str = "driver"
 
     @classmethod
     def parse(cls, text: str) -> Entry:
         name, _, spec = text.partition("=") if "=" in text else (text, "", text)
         parts = spec.split(":")
-        if not parts[0] or len(parts) > 3:
-            raise SystemExit(f"bad entry {text!r}: expected NAME=MODEL[:CHECKPOINT[:PASTE]] or MODEL")
+        if not parts[0] or len(parts) > 4:
+            raise SystemExit(f"bad entry {text!r}: expected NAME=MODEL[:CHECKPOINT[:PASTE[:MOUTH]]] or MODEL")
         ck = parts[1] if len(parts) > 1 and parts[1] else None
-        paste = parts[2] if len(parts) > 2 else "warp"
+        paste = parts[2] if len(parts) > 2 and parts[2] else "warp"
+        mouth = parts[3] if len(parts) > 3 and parts[3] else "driver"
         if paste not in ("warp", "replace"):
             raise SystemExit(f"bad entry {text!r}: paste must be warp or replace")
-        return cls(name, parts[0], ck, paste)
+        if mouth not in ("driver", "dark"):
+            raise SystemExit(f"bad entry {text!r}: mouth must be driver or dark")
+        return cls(name, parts[0], ck, paste, mouth)
 
 
 def _get(report: dict, path: tuple[str, ...]) -> float:
@@ -81,11 +86,12 @@ def evaluate_entry(entry: Entry, clip: Path, out: Path, max_frames: int | None, 
     cmd = (f"reenact eval --model {entry.model} --driver {clip} --self"
            + (f" --checkpoint {entry.checkpoint}" if entry.checkpoint else "")
            + (f" --paste {entry.paste}" if entry.paste != "warp" else "")
+           + (f" --mouth {entry.mouth}" if entry.mouth != "driver" else "")
            + (f" --max-frames {max_frames}" if max_frames else ""))
     log.info("%s on %s: %s", entry.name, clip.name, cmd)
     with tempfile.TemporaryDirectory() as tmp:
         ev = evaluate(entry.model, clip, None, tmp, checkpoint=entry.checkpoint, max_frames=max_frames,
-                      command=cmd, options={"paste": entry.paste})
+                      command=cmd, options={"paste": entry.paste, "mouth": entry.mouth})
         report = json.loads((Path(tmp) / "report.json").read_text())
     from reenact.utils import atomic_path
 
@@ -164,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", nargs="+", required=True, help="driver videos (self-reenactment on each)")
     ap.add_argument("--entries", nargs="+", default=["warp", "gcgan", "lmklabel", "cet2", "exprgan", "cefgan"],
-                    help="NAME=MODEL[:CHECKPOINT[:PASTE]] or MODEL")
+                    help="NAME=MODEL[:CHECKPOINT[:PASTE[:MOUTH]]] or MODEL")
     ap.add_argument("--max-frames", type=int, default=250)
     ap.add_argument("--out", default="benchmarks/results/quality")
     ap.add_argument("--force", action="store_true", help="evaluate again even where a report exists")

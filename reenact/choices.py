@@ -15,6 +15,8 @@ warp's fill 0.13)."""
 
 BackendName = Literal["auto", "pytorch", "onnxruntime", "tensorrt"]
 PasteMode = Literal["warp", "replace"]
+MouthMode = Literal["driver", "dark"]
+MOUTH_MODES: tuple[str, ...] = get_args(MouthMode)
 Precision = Literal["fp16", "fp32"]
 
 SCRIPT_NAMES: tuple[str, ...] = ("demo", "emotions", "talk", "blink")   # reenact.runtime.scripts.SCRIPTS

@@ -16,7 +16,8 @@ def test_entries_parse():
     assert Entry.parse("gcgan-paper=gcgan:w/gcgan_paper.safetensors:replace") == Entry(
         "gcgan-paper", "gcgan", "w/gcgan_paper.safetensors", "replace")
     assert Entry.parse("mine=cet2:runs/1") == Entry("mine", "cet2", "runs/1", "warp")
-    for bad in ("x=gcgan:a:b:c", "x=:a", "x=gcgan:a:glue"):
+    assert Entry.parse("warp-dark=warp:::dark") == Entry("warp-dark", "warp", None, "warp", "dark")
+    for bad in ("x=gcgan:a:b:c", "x=:a", "x=gcgan:a:glue", "x=warp:::teeth", "x=warp:a:warp:dark:y"):
         with pytest.raises(SystemExit):
             Entry.parse(bad)
 

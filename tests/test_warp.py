@@ -117,6 +117,46 @@ def test_the_warp_compositor_fills_the_opened_mouth_dark_and_keeps_the_rest(vide
     assert np.abs(same.astype(int) - img).mean() < 0.5
 
 
+def test_the_drivers_own_mouth_fills_the_opening_and_nothing_else(video_tracks, fixture_frames, neutral_and_open):
+    """The photo (the clip's neutral frame) opened to the open frame's mouth shows that frame's own
+    interior through the mouth fan: much closer to the real open frame than the plain dark fill,
+    in the full frame and in the model's crop, and the same pixels everywhere outside the hole. A
+    driver whose mouth is closed leaves the dark fill as it is."""
+    from reenact.geometry import Aligner
+
+    neutral, open_ = neutral_and_open
+    target, driver = video_tracks[neutral].primary, video_tracks[open_].primary
+    img, truth = fixture_frames[neutral].image, fixture_frames[open_].image
+    rt = LandmarkRetargeter(calibrate_driver([target]), TargetGeometry.from_face(target))
+    M = Aligner(128).transform(target.landmarks)
+    wc = WarpCompositor(img, target.landmarks, M, 128)
+    dst = rt(driver)
+    dark_wf = wc.frame(dst, crop=True)
+    dark = wc.render(dark_wf).copy()
+    wf = wc.frame(dst, crop=True, mouth=wc.driver_mouth(truth, driver.landmarks))
+    assert wf.mouth is not None and wf.mouth[0] == 1.0
+    out = wc.render(wf).copy()
+    x0, y0, x1, y1 = wc.region
+    hole = np.zeros(img.shape[:2], np.float32)
+    hole[y0:y1, x0:x1] = wf.hole
+    deep = cv2.erode((hole > 0.9).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    assert deep.sum() > 50
+    err_dark = np.abs(dark[deep].astype(float) - truth[deep]).mean()
+    err = np.abs(out[deep].astype(float) - truth[deep]).mean()
+    assert err < 0.5 * err_dark, (err, err_dark)
+    assert np.array_equal(out[hole == 0], dark[hole == 0])
+    # the model's crop gets the same interior
+    ch = wf.crop_hole > 0.9
+    t_crop = wc.crop_of(truth)
+    assert ch.sum() > 10
+    assert (np.abs(wf.crop[ch].astype(float) - t_crop[ch]).mean()
+            < 0.5 * np.abs(dark_wf.crop[ch].astype(float) - t_crop[ch]).mean())
+    # a closed driver mouth has no interior to give
+    closed = wc.driver_mouth(img, target.landmarks)
+    assert closed.weight(dst) == 0.0
+    assert wc.frame(dst, mouth=closed).mouth is None
+
+
 def _rolled(face, degrees: float):
     """The same tracked face, its landmarks turned in the image plane about the face's centre."""
     c = face.landmarks[:, :2].mean(0)

@@ -4,8 +4,11 @@ A pair is two frames u, v of one clip. In u's aligned crop (u plays the target p
 
 * ``target``: frame u's crop, what the per-target engine encodes;
 * ``warped``: u's crop moved by the mesh warp to v's mesh (both meshes mapped into u's crop), its
-  opened mouth filled with the ``warp`` model's dark interior (as the runtime feeds it), with
-  ``hole``, the warp's hole mask (where v opens a mouth u shows closed);
+  opened mouth filled as the runtime fills it (``mouth``): with the driver's own interior (the
+  runtime's default, ``reenact.geometry.warp.DriverMouth``; here the driver is v itself, so the
+  interior is v's, as a live driver's mouth is that driver's), or with the ``warp`` model's plain
+  dark one (``mouth="dark"``); with ``hole``, the warp's hole mask (where v opens a mouth u shows
+  closed);
 * ``truth``: frame v in u's crop (v's own crop re-aligned by the similarity between the two);
 * ``free``: where the recipes let the attention generate at little cost (training only, never a
   network input): the hole, and at 80% the regions that carry expression a warp cannot show,
@@ -33,7 +36,8 @@ import torch
 
 from reenact.errors import ReenactError
 from reenact.geometry import apply_affine, to_ibug68
-from reenact.geometry.warp import MouthColours, backward_map, extend_mesh, fill_mouth, hole_mask, mouth_height, remap
+from reenact.geometry.warp import (DriverMouth, MouthColours, backward_map, blend_interior, extend_mesh, fill_mouth,
+                                   hole_mask, lips_box, mouth_height, remap)
 
 from .data import TrainData
 from .dataset import Dataset
@@ -64,8 +68,10 @@ def _h(M: np.ndarray) -> np.ndarray:
 class WarpPairs:
     """Pairs of frames of one clip and their warps, for one split of a dataset (``TrainData``)."""
 
-    def __init__(self, data: TrainData, ds: Dataset, augment: bool = False):
-        self.augment = augment
+    def __init__(self, data: TrainData, ds: Dataset, augment: bool = False, mouth: str = "driver"):
+        if mouth not in ("driver", "dark"):
+            raise ValueError(f"mouth must be driver or dark, got {mouth!r}")
+        self.augment, self.mouth = augment, mouth
         rows = np.asarray(data.rows)
         self.data = data
         self.size = data.size
@@ -110,10 +116,14 @@ class WarpPairs:
         mx, my = backward_map(s, d, (R, R), (0, 0), self.step)
         warped = remap(self.crops[u], mx, my)
         hole = hole_mask(src, dst, (R, R))
-        if hole.any():  # the opened mouth filled, as the runtime's warped crop is (the warp model's interior)
-            fill_mouth(warped, hole, MouthColours.from_photo(self.crops[u], src), mouth_height(dst))
         T = (_h(Mu) @ np.linalg.inv(_h(self.M[v])))[:2]  # v's crop -> u's crop
         truth = cv2.warpAffine(self.crops[v], T, (R, R), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if hole.any():  # the opened mouth filled, as the runtime's warped crop is
+            fill_mouth(warped, hole, MouthColours.from_photo(self.crops[u], src), mouth_height(dst))
+            box = lips_box(dst, (R, R))
+            if self.mouth == "driver" and box[2] > box[0] and box[3] > box[1]:
+                drv = DriverMouth(truth, dst, 1.0)
+                blend_interior(warped, hole, drv.patch(dst, box), drv.weight(dst), box)
         lmk = apply_affine(Mu, to_ibug68(self.mesh[v]))
         return warped, hole, truth, lmk.astype(np.float32)
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import tyro
 
-from ..choices import BackendName, ModelName, PasteMode
+from ..choices import BackendName, ModelName, MouthMode, PasteMode
 from ..cli import Command, CommandOptions, Range, register
 from ..errors import ReenactError
 
@@ -45,6 +45,8 @@ class EvalOptions(CommandOptions):
     """follow the driver's head turn"""
     gaze: bool = True
     """follow the driver's eye movements"""
+    mouth: MouthMode = "driver"
+    """a mouth the photo shows closed, opened: driver, the driver's own mouth interior (teeth, tongue) brightness-matched to the photo; dark, a plain dark interior"""
     identity: bool = True
     """dlib identity distances (they need pip install "reenact[eval]")"""
 
@@ -141,7 +143,8 @@ def run(args: EvalOptions) -> int:
     with _report_or_nothing(args.out):
         ev = evaluate(args.model, driver, target, args.out, checkpoint=args.checkpoint, backend=args.backend,
                       width=args.width, max_frames=args.max_frames, progress=True, identity=args.identity,
-                      command=command, options={"paste": args.paste, "pose": args.pose, "gaze": args.gaze})
+                      command=command, options={"paste": args.paste, "pose": args.pose, "gaze": args.gaze,
+                                                                  "mouth": args.mouth})
     s = ev.summary
     mode = "self-reenactment" if s["self_reenactment"] else "cross-reenactment"
     print(f"{args.model} on {s['frames']} frame(s) of {driver} ({mode}, target {s['target']}):")

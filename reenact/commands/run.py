@@ -8,7 +8,7 @@ from typing import Annotated
 
 import tyro
 
-from ..choices import DEFAULT_MODEL, MAX_FPS, BackendName, ModelName, PasteMode
+from ..choices import DEFAULT_MODEL, MAX_FPS, BackendName, ModelName, MouthMode, PasteMode
 from ..cli import Command, CommandOptions, Range, register
 from ..errors import NoFaceError, ReenactError
 
@@ -53,6 +53,8 @@ class RunOptions(CommandOptions):
     """follow the driver's head turn (roll fully, yaw and pitch eased to 25 degrees)"""
     gaze: bool = True
     """follow the driver's eye movements"""
+    mouth: MouthMode = "driver"
+    """a mouth the photo shows closed, opened: driver, the driver's own mouth interior (teeth, tongue) brightness-matched to the photo; dark, a plain dark interior"""
     color_match: Annotated[bool, tyro.conf.FlagCreatePairsOff] = False
     """with --paste replace: match the generated face's colours to the photo"""
     fps: Annotated[float | None, Range(0, MAX_FPS, lo_open=True)] = None
@@ -121,7 +123,7 @@ def run(a: RunOptions) -> int:
     _check_outputs(a)
     opts = RuntimeOptions(intensity=a.intensity, smoothing=a.smoothing, calib_s=a.calibrate,
                           face_index=a.face_index, color_match=a.color_match, paste=a.paste,
-                          pose=a.pose, gaze=a.gaze)
+                          pose=a.pose, gaze=a.gaze, mouth=a.mouth)
     source = open_source(a.driver, fps=a.fps)  # fails early on a missing webcam or unreadable file
     try:
         _check_calibration(source, a.calibrate)

@@ -41,6 +41,8 @@ LEFT_EYE = np.array([263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385,
 """The subject's right and left eye contours (image left and right for a camera-facing face), in order."""
 OUTER_LIP_SAMPLES = np.array([0, 37, 267, 39, 269, 17, 84, 314, 181, 405], np.int64)
 """Points on the lips' outer half (sampled for the lip colour)."""
+SKIN_SAMPLES = np.array([50, 280, 205, 425, 151, 9, 101, 330], np.int64)
+"""Points on the cheeks and forehead (sampled for the skin's brightness)."""
 RIGHT_IRIS, LEFT_IRIS = 468, 473
 """Iris centres (each followed by its 4 iris-boundary points)."""
 EYE_CONTOURS = (RIGHT_EYE, LEFT_EYE)
@@ -273,15 +275,29 @@ class MouthColours:
 
     dark: np.ndarray
     edge: np.ndarray
+    lip: np.ndarray
+
+    skin: float
+
+    @staticmethod
+    def sample(image: np.ndarray, landmarks: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """The median colour ``[3]`` of ``image`` at the given mesh points."""
+        pts = np.asarray(landmarks, np.float64)[points, :2]
+        h, w = image.shape[:2]
+        xy = np.clip(np.round(pts).astype(int), 0, [w - 1, h - 1])
+        return np.median(image[xy[:, 1], xy[:, 0]].astype(np.float64), 0)
+
+    @classmethod
+    def skin_brightness(cls, image: np.ndarray, landmarks: np.ndarray) -> float:
+        """The cheeks' and forehead's luma (0-255)."""
+        return float(cls.sample(image, landmarks, SKIN_SAMPLES) @ (0.299, 0.587, 0.114))
 
     @classmethod
     def from_photo(cls, image: np.ndarray, landmarks: np.ndarray) -> MouthColours:
         # the lips' own colour, sampled on the outer lip contour (the inner one may show teeth)
-        pts = np.asarray(landmarks, np.float64)[OUTER_LIP_SAMPLES, :2]
-        h, w = image.shape[:2]
-        xy = np.clip(np.round(pts).astype(int), 0, [w - 1, h - 1])
-        lip = np.median(image[xy[:, 1], xy[:, 0]].astype(np.float64), 0)
-        return cls(dark=np.array([24.0, 9.0, 11.0]) + 0.05 * lip, edge=0.62 * lip)
+        lip = cls.sample(image, landmarks, OUTER_LIP_SAMPLES)
+        return cls(dark=np.array([24.0, 9.0, 11.0]) + 0.05 * lip, edge=0.62 * lip, lip=lip,
+                   skin=cls.skin_brightness(image, landmarks))
 
 
 def fill_mouth(image: np.ndarray, hole: np.ndarray, colours: MouthColours, mouth_height: float,
@@ -308,6 +324,107 @@ def fill_mouth(image: np.ndarray, hole: np.ndarray, colours: MouthColours, mouth
     return image
 
 
+MOUTH_CORNERS = (78, 308)
+"""The inner lips' corners (the opening's width)."""
+
+MOUTH_FAN = _fan(len(INNER_LIPS), np.arange(len(INNER_LIPS)))
+"""The opening's triangles over [the 20 inner-lip points, their centre]."""
+
+
+def _opening(mesh: np.ndarray) -> tuple[np.ndarray, float]:
+    """The inner-lip contour with its centre appended ``[21, 2]``, and the opening's area over its
+    squared width (how open the mouth is, whatever the face's size)."""
+    m = np.asarray(mesh, np.float64)
+    lips = m[INNER_LIPS, :2]
+    width2 = float(np.sum((m[MOUTH_CORNERS[0], :2] - m[MOUTH_CORNERS[1], :2]) ** 2))
+    return np.concatenate([lips, lips.mean(0, keepdims=True)]), polygon_area(lips) / max(width2, 1e-6)
+
+
+@dataclass(frozen=True)
+class DriverMouth:
+    """The driver's own mouth interior, for the opening the photo cannot show: the driver frame
+    ``image`` ``[H, W, 3]`` uint8 (the same channel order as the photo), its tracked ``mesh``
+    (``[478, >=2]`` pixels of that frame), and ``gain``, one brightness gain for the interior: the
+    square root of the photo's skin brightness over the driver's, within [0.7, 1.4]. The two
+    faces' brightness differs by exposure (which the interior should follow) and by skin tone
+    (which it should not: teeth are as white on any face), and one photo cannot tell them apart,
+    so the gain goes half the way; one gain for all channels keeps teeth white, as a per-channel
+    one taken from the lips or the skin would tint them.
+
+    The interior is read through the fan of the driver's inner-lip contour onto the same fan of the
+    destination contour, so its edge meets the warped lips wherever the two mouths differ in size,
+    shape or head pose. Where the driver's mouth is less open than the destination's (the smoothed
+    mesh lags a closing mouth), its interior fades into the plain dark one (``weight``)."""
+
+    image: np.ndarray
+    mesh: np.ndarray
+    gain: float
+
+    @classmethod
+    def from_frame(cls, image: np.ndarray, mesh: np.ndarray, photo_colours: MouthColours) -> DriverMouth:
+        ratio = photo_colours.skin / max(MouthColours.skin_brightness(image, mesh), 8.0)
+        return cls(image, np.asarray(mesh, np.float64)[:, :2], float(np.clip(np.sqrt(ratio), 0.7, 1.4)))
+
+    def weight(self, dst: np.ndarray) -> float:
+        """1 where the driver's opening is at least 0.7 of the destination's (relative to each
+        mouth's width), fading to 0 at 0.3: a nearly closed driver mouth has no interior to show."""
+        _, a_drv = _opening(self.mesh)
+        _, a_dst = _opening(dst)
+        if a_dst <= 1e-6:
+            return 0.0
+        return float(np.clip((a_drv / a_dst - 0.3) / 0.4, 0.0, 1.0))
+
+    def patch(self, dst: np.ndarray, box: tuple[int, int, int, int], origin: tuple[float, float] = (0, 0)) -> np.ndarray:
+        """The driver's interior seen through the destination opening: ``[y1-y0, x1-x0, 3]`` float32
+        (0-255 levels, colour-matched) over ``box`` of a window whose top-left pixel is ``origin``
+        in the destination's pixels (``dst``: the destination 478-point mesh)."""
+        x0, y0, x1, y1 = box
+        d, _ = _opening(dst)
+        s, _ = _opening(self.mesh)
+        A, ok = triangle_affines(s, d - (origin[0] + x0, origin[1] + y0), MOUTH_FAN)
+        w, h = x1 - x0, y1 - y0
+        ids = np.full((h, w), -1, np.int32)
+        pts = np.round((d - (origin[0] + x0, origin[1] + y0))[MOUTH_FAN] * 16).astype(np.int32)
+        for i in np.nonzero(ok)[0].tolist():
+            cv2.fillConvexPoly(ids, pts[i], i, cv2.LINE_8, 4)
+        # pixels just outside the fan (the anti-aliased rim) read through their nearest triangle's map
+        if (ids < 0).any() and (ids >= 0).any():
+            _, lab = cv2.distanceTransformWithLabels((ids < 0).astype(np.uint8), cv2.DIST_L2, 3,
+                                                     labelType=cv2.DIST_LABEL_PIXEL)
+            near = np.zeros(int(lab.max()) + 1, np.int32)  # each inside pixel's label -> its triangle
+            near[lab[ids >= 0]] = ids[ids >= 0]
+            ids = np.where(ids >= 0, ids, near[lab])
+        elif not (ids >= 0).any():
+            ids[:] = int(np.argmax(ok)) if ok.any() else 0
+        X, Y = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
+        a = A[ids]
+        mx = (a[..., 0, 0] * X + a[..., 0, 1] * Y + a[..., 0, 2]).astype(np.float32)
+        my = (a[..., 1, 0] * X + a[..., 1, 1] * Y + a[..., 1, 2]).astype(np.float32)
+        return remap(self.image, mx, my).astype(np.float32) * self.gain
+
+
+def blend_interior(image: np.ndarray, hole: np.ndarray, patch: np.ndarray, weight: float,
+                   box: tuple[int, int, int, int]) -> np.ndarray:
+    """Blend ``patch`` (``DriverMouth.patch`` over ``box``) into ``image`` where ``hole`` > 0,
+    times ``weight`` (in place, over ``fill_mouth``'s interior; returns ``image``)."""
+    x0, y0, x1, y1 = box
+    if weight <= 0.0 or x1 <= x0 or y1 <= y0:
+        return image
+    m = (weight * hole[y0:y1, x0:x1])[..., None]
+    roi = image[y0:y1, x0:x1].astype(np.float32)
+    roi += m * (patch - roi)
+    image[y0:y1, x0:x1] = np.clip(roi + 0.5, 0, 255).astype(image.dtype)
+    return image
+
+
+def lips_box(dst: np.ndarray, size: tuple[int, int], origin: tuple[float, float] = (0, 0)) -> tuple[int, int, int, int]:
+    """``(x0, y0, x1, y1)``: the box of a ``size = (w, h)`` window (top-left pixel ``origin``)
+    that holds the destination mouth opening (and so its hole)."""
+    lips = np.asarray(dst, np.float64)[INNER_LIPS, :2] - np.asarray(origin, np.float64)
+    lo, hi = np.floor(lips.min(0)).astype(int) - 1, np.ceil(lips.max(0)).astype(int) + 2
+    return max(int(lo[0]), 0), max(int(lo[1]), 0), min(int(hi[0]), size[0]), min(int(hi[1]), size[1])
+
+
 def mouth_height(dst: np.ndarray) -> float:
     """The destination mouth opening's height (inner lips 13 to 14), pixels."""
     d = np.asarray(dst, np.float64)
@@ -323,7 +440,8 @@ class WarpFrame:
     backward map of the photo's warp region (``map_x``/``map_y``, ``[h, w]`` float32, photo
     pixels), its hole mask ``[h, w]``, and, when asked for, the same warp in the model's crop:
     ``crop`` (the warped target crop ``[R, R, 3]`` uint8, its opened mouth filled as the ``warp``
-    model shows it), ``crop_hole`` ``[R, R]`` and the crop maps."""
+    model shows it), ``crop_hole`` ``[R, R]`` and the crop maps; with a driver's mouth, ``mouth``:
+    its interior over ``hole_box`` and the weight it is blended with (``DriverMouth``)."""
 
     mesh: np.ndarray
     map_x: np.ndarray
@@ -333,6 +451,7 @@ class WarpFrame:
     crop: np.ndarray | None = None
     crop_hole: np.ndarray | None = None
     crop_map: tuple[np.ndarray, np.ndarray] | None = None
+    mouth: tuple[float, np.ndarray] | None = None  # (weight, patch over hole_box): the driver's interior
 
 
 class WarpCompositor:
@@ -377,9 +496,11 @@ class WarpCompositor:
         """``(x0, y0, x1, y1)``: the part of the photo the warp can change."""
         return self.x0, self.y0, self.x1, self.y1
 
-    def frame(self, mesh: np.ndarray, *, crop: bool = False) -> WarpFrame:
+    def frame(self, mesh: np.ndarray, *, crop: bool = False, mouth: DriverMouth | None = None) -> WarpFrame:
         """The warp of one frame to the destination ``mesh`` (``[478, >=2]`` photo pixels); with
-        ``crop``, also the warped target crop and its hole mask for a model."""
+        ``crop``, also the warped target crop and its hole mask for a model. With ``mouth`` (the
+        driver's frame and mesh), an opened mouth shows the driver's own interior (teeth, tongue)
+        over the dark one; it is read here, so the driver frame need not outlive this call."""
         from .align import apply_affine
 
         dst = np.asarray(mesh, np.float64)
@@ -387,12 +508,12 @@ class WarpCompositor:
         size = (self.x1 - self.x0, self.y1 - self.y0)
         mx, my = backward_map(src_ext, dst_ext, size, (self.x0, self.y0), self.step)
         hole = hole_mask(self.src, dst, size, (self.x0, self.y0))
-        box = None
-        if hole_strength(self.src, dst) > 0:
-            lips = dst[INNER_LIPS, :2] - (self.x0, self.y0)
-            lo, hi = np.floor(lips.min(0)).astype(int) - 1, np.ceil(lips.max(0)).astype(int) + 2
-            box = (max(int(lo[0]), 0), max(int(lo[1]), 0), min(int(hi[0]), size[0]), min(int(hi[1]), size[1]))
+        opened = hole_strength(self.src, dst) > 0
+        box = lips_box(dst, size, (self.x0, self.y0)) if opened else None
         wf = WarpFrame(dst, mx, my, hole, box)
+        k = mouth.weight(dst) if mouth is not None and opened else 0.0
+        if k > 0 and box[2] > box[0] and box[3] > box[1]:
+            wf.mouth = (k, mouth.patch(dst, box, (self.x0, self.y0)))
         if crop:
             dst_c = apply_affine(self.M, dst[:, :2])
             s_c, d_c = extend_mesh(self.src_crop, dst_c)
@@ -401,9 +522,16 @@ class WarpCompositor:
             wf.crop_map = (cmx, cmy)
             wf.crop = remap(self.crop, cmx, cmy)
             wf.crop_hole = hole_mask(self.src_crop, dst_c, (R, R))
-            if wf.hole_box is not None:  # the crop as the warp model renders it: the opened mouth filled
+            if opened:  # the crop as the warp model renders it: the opened mouth filled
                 fill_mouth(wf.crop, wf.crop_hole, self.colours, mouth_height(dst_c))
+                cbox = lips_box(dst_c, (R, R))
+                if wf.mouth is not None and cbox[2] > cbox[0] and cbox[3] > cbox[1]:
+                    blend_interior(wf.crop, wf.crop_hole, mouth.patch(dst_c, cbox), k, cbox)
         return wf
+
+    def driver_mouth(self, image: np.ndarray, mesh: np.ndarray) -> DriverMouth:
+        """The driver frame's mouth for ``frame(mouth=...)``, colour-matched to this photo's lips."""
+        return DriverMouth.from_frame(image, mesh, self.colours)
 
     def crop_of(self, image: np.ndarray) -> np.ndarray:
         """A full-resolution frame's aligned crop (the model's crop transform)."""
@@ -420,7 +548,7 @@ class WarpCompositor:
     def render(self, wf: WarpFrame, residual: np.ndarray | None = None, *, fill_mouth_hole: bool = True,
                out: np.ndarray | None = None) -> np.ndarray:
         """The full-resolution output frame: the photo warped by ``wf``, the mouth interior filled
-        where the mouth opened (``fill_mouth_hole``), plus ``residual`` (``[R, R, 3]`` float, 0-255
+        where the mouth opened (``fill_mouth_hole``: dark, and the driver's own where ``wf`` has it), plus ``residual`` (``[R, R, 3]`` float, 0-255
         levels, in the warped crop's frame: what a generator adds to the warped crop) inside the
         face oval. Written into the next ring buffer (or ``out``) and returned."""
         from .align import warp_from_crop
@@ -432,6 +560,8 @@ class WarpCompositor:
         remap(self.photo, wf.map_x, wf.map_y, out=roi)  # straight into the frame: no copy of the region
         if fill_mouth_hole and wf.hole_box is not None:
             fill_mouth(roi, wf.hole, self.colours, mouth_height(wf.mesh), wf.hole_box)
+            if wf.mouth is not None:
+                blend_interior(roi, wf.hole, wf.mouth[1], wf.mouth[0], wf.hole_box)
         if residual is not None:  # only over the moved face's box
             oval = wf.mesh[FACE_OVAL, :2] - (self.x0, self.y0)
             pad = 0.08 * float(np.ptp(oval[:, 1]))

@@ -21,11 +21,11 @@ import numpy as np
 import torch
 
 from ..backends import Backend, select_backend
-from ..choices import DEFAULT_MODEL
+from ..choices import DEFAULT_MODEL, MOUTH_MODES
 from ..errors import ModelFileError, ReenactError
 from ..filters import ConditionSmoother
 from ..geometry import euler_angles, pose_rotation
-from ..geometry.warp import WarpCompositor, WarpFrame
+from ..geometry.warp import DriverMouth, WarpCompositor, WarpFrame
 from ..models import build_model, list_models
 from ..models.base import Condition, ReenactModel
 from ..models.signals import DriverSignal, Signal
@@ -53,6 +53,8 @@ class RuntimeOptions:
                                  # generator adds to the warped face; replace: the generated face pasted in
     pose: bool = True            # the driver's head turn reaches the target (roll fully, yaw/pitch eased to 25 deg)
     gaze: bool = True            # the driver's iris motion reaches the target
+    mouth: str = "driver"        # an opened mouth the photo shows closed: driver, the driver's own interior
+                                 # (teeth, tongue) colour-matched to the photo's lips; dark, a plain dark one
 
     def validate(self) -> None:
         if not 0.0 <= self.intensity <= 3.0:
@@ -63,6 +65,8 @@ class RuntimeOptions:
             raise ReenactError(f"paste must be one of {', '.join(PASTE_MODES)}, got {self.paste!r}")
         if self.calib_s < 0:
             raise ReenactError(f"calibration time must be >= 0, got {self.calib_s}")
+        if self.mouth not in MOUTH_MODES:
+            raise ReenactError(f"mouth must be one of {', '.join(MOUTH_MODES)}, got {self.mouth!r}")
 
 
 @dataclass
@@ -93,6 +97,7 @@ class Analysis:
     calibrating: bool
     times: dict[str, float]
     mesh: np.ndarray            # [478,3] the target's moved mesh, photo pixels
+    mouth: DriverMouth | None = None  # the driver frame's mouth (options.mouth == "driver", tracked frames)
 
 
 def default_weights(model_id: str) -> Path | None:
@@ -270,7 +275,7 @@ class Reenactor:
     def warp(self, a: Analysis) -> WarpFrame:
         """The frame's mesh warp: the backward map of the photo's warp region and, for models with a
         generator, the warped target crop and its hole mask."""
-        return self.warper.frame(a.mesh, crop=self._has_generator)
+        return self.warper.frame(a.mesh, crop=self._has_generator, mouth=a.mouth)
 
     @torch.no_grad()
     def generate(self, cond: Condition, wf: WarpFrame | None = None) -> np.ndarray | None:
@@ -325,9 +330,12 @@ class Reenactor:
         t3 = c()
         cond = self.condition(shown, t)
         mesh = self.signal.mesh(shown)
+        mouth = None
+        if self.options.mouth == "driver" and sig is not None and face is not None and frame is not None:
+            mouth = self.warper.driver_mouth(frame, face.landmarks)
         t4 = c()
         return Analysis(face, sig, shown, cond, self.calibrating and dblend is None,
-                        {"track": t1 - t0, "condition": (t2 - t1) + (t4 - t3), "smooth": t3 - t2}, mesh)
+                        {"track": t1 - t0, "condition": (t2 - t1) + (t4 - t3), "smooth": t3 - t2}, mesh, mouth)
 
     def process(self, frame: np.ndarray | None, t: float, *, dblend: np.ndarray | None = None) -> FrameOutput:
         """One driver frame at ``t`` s (or a scripted expression ``dblend``) -> the rendered frame
