@@ -12,25 +12,25 @@ WEIGHTS = Path(__file__).resolve().parents[1] / "reenact" / "weights"
 
 # engine name -> (output shape, output.flatten()[::numel // 8][:8]) with torch.manual_seed(0) inputs
 GOLDEN = {
-    "gcgan": {  # warp-guided, width 0.5, 2000 steps (reenact/weights/gcgan.md)
-        "gcgan_encode": ((1, 128), [0.0, 0.0165, 0.1817, 0.0563, 0.5251, 0.0, 0.6482, 0.1139]),
-        "gcgan_drive": ((1, 3, 64, 64), [-0.3947, -0.067, 0.3667, -0.7235, 0.5414, -0.6534, -0.9733, -0.7309]),
+    "gcgan": {  # warp-guided, width 0.5, 2,600 steps (reenact/weights/gcgan.md)
+        "gcgan_encode": ((1, 128), [0.0, 0.3272, 0.3583, 0.0389, 0.6832, 0.0, 0.6197, 0.147]),
+        "gcgan_drive": ((1, 3, 64, 64), [-0.3503, -0.1051, 0.3512, -0.78, 0.5915, -0.6849, -1.0, -0.6586]),
     },
-    "cet2": {  # warp-guided, width 0.25, 300 steps (reenact/weights/cet2.md)
-        "cet2_target": ((1, 128, 16, 16), [-0.3631, 0.4622, -0.1183, -0.7591, 0.2649, 0.127, 0.314, -0.265]),
-        "cet2_encode": ((1, 32), [-3422.1975, 3767.5293, 2351.0559, -3541.1016, 2289.2017, 2635.6978, 1545.4589, 3570.4014]),
-        "cet2_decode": ((1, 3, 128, 128), [0.2721, -0.4074, 0.0391, 0.0419, -0.535, -0.7846, -0.3958, -0.4947]),
+    "cet2": {  # warp-guided, width 0.25, 450 steps (reenact/weights/cet2.md)
+        "cet2_target": ((1, 128, 16, 16), [-0.3965, 0.4024, 0.044, -0.7505, 0.365, -0.029, 0.4004, -0.245]),
+        "cet2_encode": ((1, 32), [-5726.4458, 7671.3496, 4780.043, -6605.0488, 4947.9053, 6049.3569, 3599.4536, 6255.229]),
+        "cet2_decode": ((1, 3, 128, 128), [0.3073, -0.4033, 0.0725, 0.0302, -0.4952, -0.7654, -0.381, -0.491]),
     },
-    "cefgan": {  # warp-guided, 1 stage, width 0.25, 800 steps (reenact/weights/cefgan.md)
-        "cefgan_drive": ((1, 3, 128, 128), [-0.702, -0.5768, 0.7217, 0.9271, -0.852, -0.05, -0.4503, -0.7784]),
+    "cefgan": {  # warp-guided, 1 stage, width 0.25, 1,000 steps (reenact/weights/cefgan.md)
+        "cefgan_drive": ((1, 3, 128, 128), [-0.7003, -0.5767, 0.7236, 0.9264, -0.853, -0.0508, -0.4512, -0.7797]),
     },
-    "lmklabel": {  # warp-guided, width 0.25, 3 blocks, 700 steps (reenact/weights/lmklabel.md)
-        "lmklabel_encode": ((1, 64, 32, 32), [0.2546, 1.0452, 0.6058, 0.1302, 0.0908, 0.0, 0.4949, 0.0]),
-        "lmklabel_drive": ((1, 3, 128, 128), [-0.8693, 0.3263, -0.9676, 0.549, -0.2823, -0.887, -0.2383, 0.469]),
+    "lmklabel": {  # warp-guided, width 0.25, 3 blocks, 1,000 steps (reenact/weights/lmklabel.md)
+        "lmklabel_encode": ((1, 64, 32, 32), [0.2687, 0.9721, 0.6919, 0.1877, 0.0, 0.0028, 0.4309, 0.0]),
+        "lmklabel_drive": ((1, 3, 128, 128), [-0.8725, 0.3151, -0.9796, 0.5457, -0.2759, -0.8838, -0.2353, 0.4733]),
     },
-    "exprgan": {  # warp-guided, width 0.4, 600 steps (reenact/weights/exprgan.md)
+    "exprgan": {  # warp-guided, width 0.4, 800 steps (reenact/weights/exprgan.md)
         "exprgan_encode": ((1, 50), [1.0, 1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 1.0]),
-        "exprgan_decode": ((1, 3, 128, 128), [-0.182, -0.6162, -0.7201, -0.8824, 0.8759, 0.8625, 0.4205, -0.6387]),
+        "exprgan_decode": ((1, 3, 128, 128), [-0.1812, -0.6388, -0.7292, -0.8824, 0.8744, 0.8581, 0.4223, -0.6447]),
     },
     "gcgan_paper": {
         "gcgan_encode": ((1, 128), [0.0, 0.0592, 0.3207, 0.0, 0.0, 0.0, 0.0, 0.0]),

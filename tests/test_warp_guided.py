@@ -41,6 +41,33 @@ def test_warp_pairs_move_frame_u_toward_frame_v(tiny_dataset, tmp_path):  # noqa
     assert float(wb.hole.amax()) <= 1.0 and float(wb.hole.amin()) >= 0.0
 
 
+def test_warp_pairs_fill_the_opened_mouth_as_the_runtime_does(tiny_dataset, tmp_path):  # noqa: F811
+    """Where v opens a mouth u shows closed, the warped crop shows v's own interior (the runtime's
+    default, the driver's mouth; here the driver is v), or the plain dark fill with
+    ``mouth="dark"``; everywhere else the two are the same."""
+    from reenact.train.warp_pairs import WarpPairs
+
+    tr = Trainer(_opts(tiny_dataset, tmp_path))
+    pairs, dark = WarpPairs(tr.data, tr.data.ds), WarpPairs(tr.data, tr.data.ds, mouth="dark")
+    found = 0
+    for u, v in [(i, j) for i in range(0, 40, 3) for j in range(40)]:
+        w, hole, truth, _ = pairs.one(u, v)
+        if (hole > 0.9).sum() < 12:
+            continue
+        wd, _, _, _ = dark.one(u, v)
+        deep = hole > 0.9
+        assert np.array_equal(w[hole == 0], wd[hole == 0])
+        err = np.abs(w[deep].astype(float) - truth[deep]).mean()
+        err_dark = np.abs(wd[deep].astype(float) - truth[deep]).mean()
+        assert err < 0.5 * err_dark and err < 12, (u, v, err, err_dark)
+        found += 1
+        if found == 3:
+            break
+    assert found == 3, "no pair in the first frames opens the mouth"
+    with pytest.raises(ValueError, match="mouth"):
+        WarpPairs(tr.data, tr.data.ds, mouth="teeth")
+
+
 def test_one_warp_guided_step_and_export(tiny_dataset, tmp_path):  # noqa: F811
     tr = Trainer(_opts(tiny_dataset, tmp_path))
     stats = tr.train_step()

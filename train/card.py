@@ -46,6 +46,14 @@ def scalars(run: Path) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     return out
 
 
+def training_hours(sc: dict, gap_s: float = 1800.0) -> float:
+    """Hours of training in a run's scalars: the wall time between consecutive logged events,
+    leaving out pauses longer than ``gap_s`` (a run resumed in another session)."""
+    t = np.unique(np.concatenate([v[2] for v in sc.values()]))
+    d = np.diff(t)
+    return float(d[d <= gap_s].sum()) / 3600
+
+
 def _smooth(v: np.ndarray, k: int = 5) -> np.ndarray:
     if len(v) < k:
         return v
@@ -92,9 +100,7 @@ def card(run: Path, weights: Path, quality: Path | None, entry: str, verdict: st
     sc = scalars(run)
     watch = "rec"
     steps = int(info.get("step") or 0)
-    first = min(v[2][0] for v in sc.values())
-    last = max(v[2][-1] for v in sc.values())
-    hours = (last - first) / 3600
+    hours = training_hours(sc)
     png = curves(sc, watch, weights.with_name(weights.stem + "_curves.png"))
     rc = opts["recipe_config"]
     mc = info["model_config"]
@@ -114,7 +120,7 @@ def card(run: Path, weights: Path, quality: Path | None, entry: str, verdict: st
         f"| training | {steps} steps, batch {rc.get('batch')}, lr {rc.get('lr')}; recipe options "
         + ", ".join(f"{k} {v}" for k, v in rc.items() if k.startswith("w_")) + " |",
         f"| weights shipped | {info.get('weights')} |",
-        f"| hardware, time | {hardware}; {hours:.2f} h of training |",
+        f"| hardware, time | {hardware}; {hours:.2f} h of training (pauses between resumed sessions left out) |",
         f"| command | `{command}` |",
         "",
         f"![training curves]({png.name})",
