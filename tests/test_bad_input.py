@@ -204,6 +204,7 @@ CASES = [
                               "--no-progress", "--face-index 2"),
     ("run-cet2-script-untrained", "run --model cet2 --width 0.125 --backend pytorch --out {d}/o.mp4", "cet2"),
     ("run-unknown-option", "run --widht 2", "unrecognized"),
+    ("run-mouth-unknown", "run --mouth teeth --out none", "unknown mouth 'teeth'"),
     # track
     ("track-max-faces", "track {d}/clip.mp4 --max-faces 0 --out {d}/t.npz", "--max-faces"),
     ("track-face-index", "track {d}/clip.mp4 --face-index 3 --out {d}/t.npz", "--face-index"),
