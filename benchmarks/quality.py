@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from reenact.choices import MOUTH_MODES
+
 log = logging.getLogger("reenact.benchmarks.quality")
 
 FIGURES = (  # (column, report path, format, better)
@@ -58,8 +60,8 @@ class Entry:
         mouth = parts[3] if len(parts) > 3 and parts[3] else "driver"
         if paste not in ("warp", "replace"):
             raise SystemExit(f"bad entry {text!r}: paste must be warp or replace")
-        if mouth not in ("driver", "dark"):
-            raise SystemExit(f"bad entry {text!r}: mouth must be driver or dark")
+        if mouth not in MOUTH_MODES:
+            raise SystemExit(f"bad entry {text!r}: mouth must be one of {', '.join(MOUTH_MODES)}")
         return cls(name, parts[0], ck, paste, mouth)
 
 

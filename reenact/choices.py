@@ -8,10 +8,10 @@ from typing import Literal, get_args
 ModelName = Literal["warp", "gcgan", "lmklabel", "cet2", "exprgan", "cefgan"]
 MODEL_NAMES: tuple[str, ...] = get_args(ModelName)
 DEFAULT_MODEL: ModelName = "warp"
-"""The model ``reenact run`` and the demo use without ``--model``: the mesh warp. The warp-guided
-generators beat it narrowly on the figures (README, "Quality") but none paints a mouth that looks
-right yet (GC-GAN's opened mouth is grey: 0.64 of the lips' brightness on the built-in photo, the
-warp's fill 0.13)."""
+"""The model ``reenact run`` and the demo use without ``--model``: the mesh warp. Some warp-guided
+generators beat it narrowly on the figures (README, "Quality"), but with no driver mouth to show
+(the built-in script) none paints an opened mouth that looks right (GC-GAN's is grey: 0.54 of the
+lips' brightness on the built-in photo, the warp's fill 0.13)."""
 
 BackendName = Literal["auto", "pytorch", "onnxruntime", "tensorrt"]
 PasteMode = Literal["warp", "replace"]

@@ -36,8 +36,9 @@ import torch
 
 from reenact.errors import ReenactError
 from reenact.geometry import apply_affine, to_ibug68
-from reenact.geometry.warp import (DriverMouth, MouthColours, backward_map, blend_interior, extend_mesh, fill_mouth,
-                                   hole_mask, lips_box, mouth_height, remap)
+from reenact.choices import MOUTH_MODES
+from reenact.geometry.warp import (MouthColours, backward_map, blend_interior, extend_mesh, fill_mouth, hole_mask,
+                                   lips_box, mouth_height, remap)
 
 from .data import TrainData
 from .dataset import Dataset
@@ -69,8 +70,8 @@ class WarpPairs:
     """Pairs of frames of one clip and their warps, for one split of a dataset (``TrainData``)."""
 
     def __init__(self, data: TrainData, ds: Dataset, augment: bool = False, mouth: str = "driver"):
-        if mouth not in ("driver", "dark"):
-            raise ValueError(f"mouth must be driver or dark, got {mouth!r}")
+        if mouth not in MOUTH_MODES:
+            raise ValueError(f"mouth must be one of {', '.join(MOUTH_MODES)}, got {mouth!r}")
         self.augment, self.mouth = augment, mouth
         rows = np.asarray(data.rows)
         self.data = data
@@ -122,8 +123,9 @@ class WarpPairs:
             fill_mouth(warped, hole, MouthColours.from_photo(self.crops[u], src), mouth_height(dst))
             box = lips_box(dst, (R, R))
             if self.mouth == "driver" and box[2] > box[0] and box[3] > box[1]:
-                drv = DriverMouth(truth, dst, 1.0)
-                blend_interior(warped, hole, drv.patch(dst, box), drv.weight(dst), box)
+                # the driver is v, already in u's crop: DriverMouth's fan maps v's opening onto
+                # itself, so its interior is v's own pixels there
+                blend_interior(warped, hole, truth[box[1]:box[3], box[0]:box[2]].astype(np.float32), 1.0, box)
         lmk = apply_affine(Mu, to_ibug68(self.mesh[v]))
         return warped, hole, truth, lmk.astype(np.float32)
 

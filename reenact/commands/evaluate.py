@@ -143,8 +143,8 @@ def run(args: EvalOptions) -> int:
     with _report_or_nothing(args.out):
         ev = evaluate(args.model, driver, target, args.out, checkpoint=args.checkpoint, backend=args.backend,
                       width=args.width, max_frames=args.max_frames, progress=True, identity=args.identity,
-                      command=command, options={"paste": args.paste, "pose": args.pose, "gaze": args.gaze,
-                                                                  "mouth": args.mouth})
+                      command=command,
+                      options={"paste": args.paste, "pose": args.pose, "gaze": args.gaze, "mouth": args.mouth})
     s = ev.summary
     mode = "self-reenactment" if s["self_reenactment"] else "cross-reenactment"
     print(f"{args.model} on {s['frames']} frame(s) of {driver} ({mode}, target {s['target']}):")

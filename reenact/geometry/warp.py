@@ -271,12 +271,11 @@ def hole_mask(src: np.ndarray, dst: np.ndarray, size: tuple[int, int], origin: t
 @dataclass(frozen=True)
 class MouthColours:
     """A plausible mouth interior for one photo: ``dark`` (deep inside) and ``edge`` (next to the
-    lips), RGB 0-255, derived from the photo's own lip colour."""
+    lips), RGB 0-255, derived from the photo's own lip colour; and ``skin``, the photo's skin
+    brightness (``DriverMouth`` matches a driver's interior to it)."""
 
     dark: np.ndarray
     edge: np.ndarray
-    lip: np.ndarray
-
     skin: float
 
     @staticmethod
@@ -296,7 +295,7 @@ class MouthColours:
     def from_photo(cls, image: np.ndarray, landmarks: np.ndarray) -> MouthColours:
         # the lips' own colour, sampled on the outer lip contour (the inner one may show teeth)
         lip = cls.sample(image, landmarks, OUTER_LIP_SAMPLES)
-        return cls(dark=np.array([24.0, 9.0, 11.0]) + 0.05 * lip, edge=0.62 * lip, lip=lip,
+        return cls(dark=np.array([24.0, 9.0, 11.0]) + 0.05 * lip, edge=0.62 * lip,
                    skin=cls.skin_brightness(image, landmarks))
 
 
@@ -376,15 +375,14 @@ class DriverMouth:
 
     def patch(self, dst: np.ndarray, box: tuple[int, int, int, int], origin: tuple[float, float] = (0, 0)) -> np.ndarray:
         """The driver's interior seen through the destination opening: ``[y1-y0, x1-x0, 3]`` float32
-        (0-255 levels, colour-matched) over ``box`` of a window whose top-left pixel is ``origin``
+        (0-255 levels, times ``gain``) over ``box`` of a window whose top-left pixel is ``origin``
         in the destination's pixels (``dst``: the destination 478-point mesh)."""
         x0, y0, x1, y1 = box
-        d, _ = _opening(dst)
-        s, _ = _opening(self.mesh)
-        A, ok = triangle_affines(s, d - (origin[0] + x0, origin[1] + y0), MOUTH_FAN)
+        d = _opening(dst)[0] - (origin[0] + x0, origin[1] + y0)  # in the box's pixels
+        A, ok = triangle_affines(_opening(self.mesh)[0], d, MOUTH_FAN)
         w, h = x1 - x0, y1 - y0
         ids = np.full((h, w), -1, np.int32)
-        pts = np.round((d - (origin[0] + x0, origin[1] + y0))[MOUTH_FAN] * 16).astype(np.int32)
+        pts = np.round(d[MOUTH_FAN] * 16).astype(np.int32)
         for i in np.nonzero(ok)[0].tolist():
             cv2.fillConvexPoly(ids, pts[i], i, cv2.LINE_8, 4)
         # pixels just outside the fan (the anti-aliased rim) read through their nearest triangle's map
@@ -530,7 +528,7 @@ class WarpCompositor:
         return wf
 
     def driver_mouth(self, image: np.ndarray, mesh: np.ndarray) -> DriverMouth:
-        """The driver frame's mouth for ``frame(mouth=...)``, colour-matched to this photo's lips."""
+        """The driver frame's mouth for ``frame(mouth=...)``, brightness-matched to this photo's skin."""
         return DriverMouth.from_frame(image, mesh, self.colours)
 
     def crop_of(self, image: np.ndarray) -> np.ndarray:

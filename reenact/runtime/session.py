@@ -54,7 +54,7 @@ class RuntimeOptions:
     pose: bool = True            # the driver's head turn reaches the target (roll fully, yaw/pitch eased to 25 deg)
     gaze: bool = True            # the driver's iris motion reaches the target
     mouth: str = "driver"        # an opened mouth the photo shows closed: driver, the driver's own interior
-                                 # (teeth, tongue) colour-matched to the photo's lips; dark, a plain dark one
+                                 # (teeth, tongue) brightness-matched to the photo; dark, a plain dark one
 
     def validate(self) -> None:
         if not 0.0 <= self.intensity <= 3.0:
